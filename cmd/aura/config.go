@@ -1,0 +1,117 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aura-clinic/aura/actors"
+	"github.com/aura-clinic/aura/handlers"
+)
+
+// config is the process's configuration, read from AURA_* variables.
+type config struct {
+	DatabaseURL     string        // AURA_DATABASE_URL
+	HTTPAddr        string        // AURA_HTTP_ADDR
+	AutoMigrate     bool          // AURA_AUTO_MIGRATE
+	LogLevel        slog.Level    // AURA_LOG_LEVEL
+	LogFormat       string        // AURA_LOG_FORMAT: json or text
+	ShutdownTimeout time.Duration // AURA_SHUTDOWN_TIMEOUT
+	HTTP            handlers.Config
+	Actors          actors.Config
+}
+
+// loadConfig reads the configuration through getenv; a malformed value is an
+// error naming the variable.
+func loadConfig(getenv func(string) string) (config, error) {
+	r := envReader{getenv: getenv}
+	cfg := config{
+		DatabaseURL:     r.str("AURA_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/aura?sslmode=disable"),
+		HTTPAddr:        r.str("AURA_HTTP_ADDR", ":8080"),
+		AutoMigrate:     r.boolean("AURA_AUTO_MIGRATE", true),
+		LogFormat:       r.str("AURA_LOG_FORMAT", "json"),
+		ShutdownTimeout: r.duration("AURA_SHUTDOWN_TIMEOUT", 20*time.Second),
+		HTTP: handlers.Config{
+			RequestTimeout: r.duration("AURA_REQUEST_TIMEOUT", 10*time.Second),
+			MaxBodyBytes:   r.integer("AURA_MAX_BODY_BYTES", 1<<20),
+			ProblemBaseURL: r.str("AURA_PROBLEM_BASE_URL", handlers.DefaultProblemBaseURL),
+		},
+		Actors: actors.Config{
+			IdleTimeout: r.duration("AURA_ACTOR_IDLE_TIMEOUT", 5*time.Minute),
+		},
+	}
+	if err := cfg.LogLevel.UnmarshalText([]byte(r.str("AURA_LOG_LEVEL", "info"))); err != nil {
+		r.errs = append(r.errs, fmt.Sprintf("AURA_LOG_LEVEL: %v", err))
+	}
+	if cfg.LogFormat != "json" && cfg.LogFormat != "text" {
+		r.errs = append(r.errs, fmt.Sprintf("AURA_LOG_FORMAT: %q is neither json nor text", cfg.LogFormat))
+	}
+	if len(r.errs) > 0 {
+		return cfg, fmt.Errorf("configuration: %s", strings.Join(r.errs, "; "))
+	}
+	return cfg, nil
+}
+
+// envReader reads typed variables and collects every malformed one.
+type envReader struct {
+	getenv func(string) string
+	errs   []string
+}
+
+func (r *envReader) str(name, def string) string {
+	if v := r.getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func (r *envReader) duration(name string, def time.Duration) time.Duration {
+	v := r.getenv(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		r.errs = append(r.errs, fmt.Sprintf("%s: %q is not a positive Go duration such as 30s", name, v))
+		return def
+	}
+	return d
+}
+
+func (r *envReader) integer(name string, def int64) int64 {
+	v := r.getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n <= 0 {
+		r.errs = append(r.errs, fmt.Sprintf("%s: %q is not a positive integer", name, v))
+		return def
+	}
+	return n
+}
+
+func (r *envReader) boolean(name string, def bool) bool {
+	v := r.getenv(name)
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		r.errs = append(r.errs, fmt.Sprintf("%s: %q is not true or false", name, v))
+		return def
+	}
+	return b
+}
+
+// newLogger returns the process's structured logger, writing to w.
+func newLogger(cfg config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}

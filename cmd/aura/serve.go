@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/aura-clinic/aura/actors"
+	"github.com/aura-clinic/aura/handlers"
+	"github.com/aura-clinic/aura/schema"
+)
+
+// serve runs the HTTP API until ctx is cancelled (SIGINT/SIGTERM), then shuts
+// down in reverse order: stop accepting and drain in-flight requests, stop
+// the clinic actors, close the pool.
+func serve(ctx context.Context, cfg config, logger *slog.Logger, args []string) error {
+	flags := flag.NewFlagSet("serve", flag.ContinueOnError)
+	noMigrate := flags.Bool("no-migrate", false, "do not apply pending migrations on start (also AURA_AUTO_MIGRATE=false)")
+	if err := flags.Parse(args); err != nil {
+		return err
+	}
+	pool, err := openDatabase(ctx, cfg, logger, cfg.AutoMigrate && !*noMigrate)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+
+	exec := actors.NewExecutor(pool, logger)
+	clinics := actors.NewRegistry(exec, logger, cfg.Actors)
+	api, err := handlers.New(cfg.HTTP, logger, pool, exec, clinics)
+	if err != nil {
+		return err
+	}
+	listener, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+	}
+	srv := &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(listener) }()
+	logger.Info("aura serving", "addr", listener.Addr().String())
+
+	select {
+	case err := <-served:
+		_ = clinics.Stop(context.Background())
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		logger.Error("draining requests", "error", err)
+	}
+	if err := clinics.Stop(shutdownCtx); err != nil {
+		logger.Error("stopping clinic actors", "error", err)
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("http server: %w", err)
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+// openDatabase creates the database if it is missing (and the role may),
+// opens the pool, and applies pending migrations when migrate is set.
+func openDatabase(ctx context.Context, cfg config, logger *slog.Logger, migrate bool) (*pgxpool.Pool, error) {
+	created, err := schema.EnsureDatabase(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		logger.Info("database created")
+	}
+	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to database: %w", err)
+	}
+	if migrate {
+		if _, err := schema.Migrate(ctx, pool, logger); err != nil {
+			pool.Close()
+			return nil, err
+		}
+	}
+	return pool, nil
+}
+
+// migrate applies pending migrations and exits.
+func migrate(ctx context.Context, cfg config, logger *slog.Logger) error {
+	pool, err := openDatabase(ctx, cfg, logger, true)
+	if err != nil {
+		return err
+	}
+	pool.Close()
+	return nil
+}

@@ -1,0 +1,120 @@
+package handlers
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/aura-clinic/aura/actors/fault"
+)
+
+// Errors of request bodies.
+var (
+	errMalformedJSON    = fault.Define("malformed_json", fault.Invalid, "Malformed JSON")
+	errBodyTooLarge     = fault.Define("body_too_large", fault.TooLarge, "Request body too large")
+	errUnsupportedMedia = fault.Define("unsupported_media_type", fault.UnsupportedMedia, "Unsupported media type")
+)
+
+// decode reads a JSON object body into dst, strictly: JSON media type only,
+// at most MaxBodyBytes, no unknown members, nothing after the object. An
+// empty body reads as {}, so a body with only optional members may be left out.
+func (s *Server) decode(r *http.Request, dst any) error {
+	if r.ContentLength > s.cfg.MaxBodyBytes {
+		return s.tooLarge()
+	}
+	raw, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, s.cfg.MaxBodyBytes))
+	var maxErr *http.MaxBytesError
+	if errors.As(err, &maxErr) {
+		return s.tooLarge()
+	}
+	if err != nil {
+		return errMalformedJSON.Wrap(err, "The request body could not be read.")
+	}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		raw = []byte("{}")
+	} else if err := checkJSONMediaType(r.Header.Get("Content-Type")); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return decodeError(err)
+	}
+	if dec.More() {
+		return errMalformedJSON.New("The body must hold a single JSON object and nothing after it.")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errMalformedJSON.New("The body must hold a single JSON object and nothing after it.")
+	}
+	return nil
+}
+
+func (s *Server) tooLarge() error {
+	return errBodyTooLarge.Errorf("The request body must be at most %d bytes.", s.cfg.MaxBodyBytes)
+}
+
+// checkJSONMediaType accepts application/json and any application/*+json
+// (such as application/merge-patch+json), with or without parameters.
+func checkJSONMediaType(header string) error {
+	mt, _, err := mime.ParseMediaType(header)
+	if err == nil && (mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))) {
+		return nil
+	}
+	return errUnsupportedMedia.New("Send the body as JSON with Content-Type: application/json.")
+}
+
+// decodeError explains a JSON decoding failure: syntax is a 400; a member of
+// the wrong type or an unknown member is a 422 pointing at the member.
+func decodeError(err error) error {
+	var syntaxErr *json.SyntaxError
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntaxErr):
+		return errMalformedJSON.Errorf("The body is not valid JSON (at byte %d).", syntaxErr.Offset)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return errMalformedJSON.New("The body is not valid JSON (it ends too early).")
+	case errors.As(err, &typeErr) && typeErr.Field == "":
+		return errMalformedJSON.New("The body must be a JSON object.")
+	case errors.As(err, &typeErr):
+		var f fault.Fields
+		f.Add(pointer(typeErr.Field), "invalid_type", fmt.Sprintf("must be of type %s", jsonType(typeErr.Type.Kind().String())))
+		return f.Err()
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		var f fault.Fields
+		f.Add(pointer(name), "unknown_field", "is not a member of this resource")
+		return f.Err()
+	default:
+		return errMalformedJSON.New("The body could not be decoded as JSON.")
+	}
+}
+
+// pointer turns encoding/json's dotted field path into a JSON Pointer.
+func pointer(field string) string {
+	parts := strings.Split(field, ".")
+	for i, p := range parts {
+		parts[i] = strings.NewReplacer("~", "~0", "/", "~1").Replace(p)
+	}
+	return "/" + strings.Join(parts, "/")
+}
+
+// jsonType names a Go kind as JSON Schema would.
+func jsonType(kind string) string {
+	switch kind {
+	case "string":
+		return "string"
+	case "bool":
+		return "boolean"
+	case "slice", "array":
+		return "array"
+	case "map", "struct":
+		return "object"
+	default:
+		return "number"
+	}
+}

@@ -1,0 +1,136 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+
+	"github.com/google/uuid"
+	"github.com/gorilla/mux"
+
+	"github.com/aura-clinic/aura/actors"
+	"github.com/aura-clinic/aura/actors/fault"
+	"github.com/aura-clinic/aura/actors/platform"
+)
+
+// access says who may call a route.
+type access struct {
+	authenticated bool
+	// permission, when set, makes the route a clinic route: the caller must be
+	// a member of {clinic_id} (else 404) whose role grants it (else 403).
+	permission platform.Permission
+}
+
+var (
+	public   = access{}
+	signedIn = access{authenticated: true}
+)
+
+// member is the access of a clinic route needing permission p.
+func member(p platform.Permission) access { return access{authenticated: true, permission: p} }
+
+// route is one operation of the API.
+type route struct {
+	method string
+	path   string
+	access access
+	handle endpoint
+}
+
+// endpoint handles a request whose caller has been checked, and returns the
+// reply to send or an error to render as a problem.
+type endpoint func(c *call) (reply, error)
+
+// call is a request with what the middleware resolved about its caller.
+type call struct {
+	r      *http.Request
+	ctx    context.Context
+	user   platform.User
+	clinic platform.ClinicMembership // clinic routes only
+	meta   actors.Meta
+}
+
+// reply is a successful response.
+type reply struct {
+	status   int
+	body     any // nil for no body
+	location string
+}
+
+func ok(body any) reply { return reply{status: http.StatusOK, body: body} }
+
+func created(body any, location string) reply {
+	return reply{status: http.StatusCreated, body: body, location: location}
+}
+
+// serve turns a route into an http.Handler: authenticate, resolve the clinic
+// membership and role, run the endpoint, render the reply or the problem.
+func (s *Server) serve(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info := infoFrom(r.Context())
+		info.route = rt.path
+		c := &call{r: r, ctx: r.Context(), meta: actors.Meta{RequestID: info.requestID}}
+		if err := s.admit(c, rt.access); err != nil {
+			s.writeProblem(w, r, err)
+			return
+		}
+		info.userID = c.user.ID
+		rep, err := rt.handle(c)
+		if err != nil {
+			s.writeProblem(w, r, err)
+			return
+		}
+		writeReply(w, rep)
+	})
+}
+
+// admit authenticates the caller and, on clinic routes, checks membership
+// before anything else, so a non-member learns nothing about the clinic.
+func (s *Server) admit(c *call, a access) error {
+	if !a.authenticated {
+		return nil
+	}
+	user, err := s.authenticate(c.r)
+	if err != nil {
+		return err
+	}
+	c.user, c.meta.UserID = user, user.ID
+	if a.permission == "" {
+		return nil
+	}
+	clinicID, err := uuid.Parse(mux.Vars(c.r)["clinic_id"])
+	if err != nil {
+		return platform.ErrClinicNotFound.New("No clinic with this id is visible to you.")
+	}
+	if c.clinic, err = s.queries.Membership(c.ctx, clinicID, user.ID); err != nil {
+		return err
+	}
+	c.meta.ClinicID = clinicID
+	if !c.clinic.Role.Can(a.permission) {
+		return fault.ErrForbidden.Errorf("Your role (%s) does not allow this.", c.clinic.Role)
+	}
+	return nil
+}
+
+// pathID parses the path variable name as a UUID; a malformed id is simply
+// not found.
+func (c *call) pathID(name string, notFound fault.Code) (uuid.UUID, error) {
+	id, err := uuid.Parse(mux.Vars(c.r)[name])
+	if err != nil {
+		return uuid.Nil, notFound.New("No resource has this id.")
+	}
+	return id, nil
+}
+
+func writeReply(w http.ResponseWriter, rep reply) {
+	if rep.location != "" {
+		w.Header().Set("Location", rep.location)
+	}
+	if rep.body == nil {
+		w.WriteHeader(rep.status)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(rep.status)
+	_ = json.NewEncoder(w).Encode(rep.body)
+}

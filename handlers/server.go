@@ -1,0 +1,103 @@
+// Package handlers is Aura's HTTP edge: a gorilla/mux router, one middleware
+// chain (recover → request id → access log → deadline → authenticate →
+// clinic membership and role), and handlers that decode and validate a
+// request, build a command for the clinic's actor (writes) or query the
+// store (reads), and render JSON or an RFC 9457 problem.
+package handlers
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/aura-clinic/aura/actors"
+	"github.com/aura-clinic/aura/actors/fault"
+	"github.com/aura-clinic/aura/schema/store"
+)
+
+// Config tunes the HTTP edge. Zero fields take the documented defaults.
+type Config struct {
+	// RequestTimeout bounds each request, including the wait for the clinic
+	// actor. Default 10s.
+	RequestTimeout time.Duration
+	// MaxBodyBytes caps request bodies; larger ones get 413. Default 1 MiB.
+	MaxBodyBytes int64
+	// ProblemBaseURL prefixes each problem's code to form its type URI.
+	// Default "https://aura.example/problems/".
+	ProblemBaseURL string
+}
+
+// DefaultProblemBaseURL is the documented base of problem type URIs.
+const DefaultProblemBaseURL = "https://aura.example/problems/"
+
+func (c Config) withDefaults() (Config, error) {
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = 10 * time.Second
+	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = 1 << 20
+	}
+	if c.ProblemBaseURL == "" {
+		c.ProblemBaseURL = DefaultProblemBaseURL
+	}
+	if u, err := url.Parse(c.ProblemBaseURL); err != nil || !u.IsAbs() {
+		return c, fmt.Errorf("problem base URL %q is not an absolute URI", c.ProblemBaseURL)
+	}
+	if !strings.HasSuffix(c.ProblemBaseURL, "/") {
+		c.ProblemBaseURL += "/"
+	}
+	return c, nil
+}
+
+// Server is Aura's HTTP API.
+type Server struct {
+	cfg     Config
+	logger  *slog.Logger
+	pool    *pgxpool.Pool
+	queries *store.Queries
+	exec    *actors.Executor // writes outside any clinic
+	clinics *actors.Registry // writes under /v1/clinics/{clinic_id}
+	handler http.Handler
+}
+
+// New returns the API. Reads go to pool directly; writes under a clinic go to
+// that clinic's actor through clinics; other writes run on exec.
+func New(cfg Config, logger *slog.Logger, pool *pgxpool.Pool, exec *actors.Executor, clinics *actors.Registry) (*Server, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, logger: logger, pool: pool, queries: store.New(pool), exec: exec, clinics: clinics}
+	router := mux.NewRouter()
+	for _, rt := range s.routes() {
+		methods := []string{rt.method}
+		if rt.method == http.MethodGet {
+			methods = append(methods, http.MethodHead)
+		}
+		router.Handle(rt.path, s.serve(rt)).Methods(methods...)
+	}
+	router.NotFoundHandler = s.fail(errRouteNotFound.New("No route matches this path."))
+	router.MethodNotAllowedHandler = s.fail(errMethodNotAllowed.New("This path does not support this method."))
+	s.handler = chain(router, s.recoverPanics, withRequestID, s.accessLog, s.withDeadline)
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Errors of the edge itself.
+var (
+	errRouteNotFound    = fault.Define("route_not_found", fault.NotFound, "Route not found")
+	errMethodNotAllowed = fault.Define("method_not_allowed", fault.MethodNotAllowed, "Method not allowed")
+)
+
+// fail is a handler that always answers err.
+func (s *Server) fail(err error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.writeProblem(w, r, err) })
+}
