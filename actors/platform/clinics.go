@@ -74,7 +74,7 @@ var (
 	// ErrClinicNotFound is what a non-member sees for any path of a clinic,
 	// so that a clinic's existence never leaks.
 	ErrClinicNotFound   = fault.Define("clinic_not_found", fault.NotFound, "Clinic not found")
-	ErrMemberExists    = fault.Define("member_exists", fault.Conflict, "Already a member")
+	ErrMemberExists     = fault.Define("member_exists", fault.Conflict, "Already a member")
 	ErrRoleNotGrantable = fault.Define("role_not_grantable", fault.Forbidden, "Role not grantable")
 )
 

@@ -56,4 +56,3 @@ func NormalizeEmail(s string) (string, error) {
 type errString string
 
 func (e errString) Error() string { return string(e) }
-

@@ -82,4 +82,3 @@ func (q *Queries) UpdatePatient(ctx context.Context, clinicID, patientID uuid.UU
 	}
 	return p, nil
 }
-
