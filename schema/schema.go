@@ -58,7 +58,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) ([]in
 	versions := make([]int64, 0, len(results))
 	for _, r := range results {
 		versions = append(versions, r.Source.Version)
-		logger.Info("migration applied", "version", r.Source.Version, "file", r.Source.Path, "duration", r.Duration)
+		logger.Info("migration applied", "version", r.Source.Version, "file", r.Source.Path, "duration", r.Duration.String())
 	}
 	return versions, nil
 }
