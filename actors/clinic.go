@@ -23,13 +23,17 @@ type result struct {
 // It is the home of the clinic's in-memory state (idempotency cache, rate
 // buckets, group commit queue) as later features add it.
 type clinicActor struct {
-	exec *Executor
+	exec    *Executor
+	stopped chan struct{} // closed once the actor has stopped
 }
 
 // Receive implements actor.Actor.
 func (a *clinicActor) Receive(c actor.Context) {
-	if req, ok := c.Message().(*request); ok {
-		value, err := a.exec.run(req.ctx, req.meta, req.job)
-		req.reply <- result{value: value, err: err}
+	switch msg := c.Message().(type) {
+	case *request:
+		value, err := a.exec.run(msg.ctx, msg.meta, msg.job)
+		msg.reply <- result{value: value, err: err}
+	case *actor.Stopped:
+		close(a.stopped)
 	}
 }

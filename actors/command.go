@@ -51,6 +51,9 @@ func Exec[T any](ctx context.Context, d Dispatcher, m Meta, cmd Command[T]) (T, 
 	if err != nil {
 		return zero, err
 	}
+	if v == nil { // a nil interface T: v.(T) would fail on it
+		return zero, nil
+	}
 	t, ok := v.(T)
 	if !ok {
 		return zero, fault.ErrInternal.Wrap(fmt.Errorf("command %T returned %T", cmd, v), "The server could not complete the request.")

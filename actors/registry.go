@@ -53,6 +53,7 @@ type Registry struct {
 
 type entry struct {
 	pid      *actor.PID
+	stopped  chan struct{} // closed once the actor has stopped
 	inflight int
 	lastUsed time.Time
 }
@@ -90,11 +91,18 @@ func (r *Registry) dispatch(ctx context.Context, m Meta, j job) (any, error) {
 	if err := r.send(m.ClinicID, req); err != nil {
 		return nil, err
 	}
-	defer r.release(m.ClinicID)
 	select {
 	case res := <-req.reply:
+		r.release(m.ClinicID)
 		return res.value, res.err
 	case <-ctx.Done():
+		// The request stays in flight until the actor answers it: an actor
+		// still executing it must not be passivated, or the clinic's next
+		// command would run beside it on a fresh actor.
+		go func() {
+			<-req.reply
+			r.release(m.ClinicID)
+		}()
 		return nil, timeoutError(ctx)
 	}
 }
@@ -109,8 +117,9 @@ func (r *Registry) send(clinicID uuid.UUID, req *request) error {
 	}
 	e, ok := r.actors[clinicID]
 	if !ok {
-		props := actor.PropsFromProducer(func() actor.Actor { return &clinicActor{exec: r.exec} })
-		e = &entry{pid: r.system.Root.SpawnPrefix(props, "clinic-"+clinicID.String())}
+		stopped := make(chan struct{})
+		props := actor.PropsFromProducer(func() actor.Actor { return &clinicActor{exec: r.exec, stopped: stopped} })
+		e = &entry{pid: r.system.Root.SpawnPrefix(props, "clinic-"+clinicID.String()), stopped: stopped}
 		r.actors[clinicID] = e
 	}
 	e.inflight++
@@ -168,34 +177,28 @@ func (r *Registry) Stop(ctx context.Context) error {
 		return nil
 	}
 	r.closed = true
-	pids := make([]*actor.PID, 0, len(r.actors))
+	entries := make([]*entry, 0, len(r.actors))
 	for id, e := range r.actors {
-		pids = append(pids, e.pid)
+		entries = append(entries, e)
 		delete(r.actors, id)
 	}
 	r.mu.Unlock()
 	close(r.stopSweep)
 	<-r.swept
 
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		var wg sync.WaitGroup
-		for _, pid := range pids {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				// A poison message queues behind the commands already sent.
-				_ = r.system.Root.PoisonFuture(pid).Wait()
-			}()
-		}
-		wg.Wait()
-	}()
-	select {
-	case <-done:
-		r.system.Shutdown()
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+	// A poison message queues behind the commands already sent. Wait for
+	// the actors themselves, not PoisonFuture: its future gives up after a
+	// fixed 10 s, however long the mailbox still is.
+	for _, e := range entries {
+		r.system.Root.Poison(e.pid)
 	}
+	for _, e := range entries {
+		select {
+		case <-e.stopped:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	r.system.Shutdown()
+	return nil
 }

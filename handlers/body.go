@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/aura-clinic/aura/actors/fault"
@@ -85,9 +86,14 @@ func decodeError(err error) error {
 		f.Add(pointer(typeErr.Field), "invalid_type", fmt.Sprintf("must be of type %s", jsonType(typeErr.Type.Kind().String())))
 		return f.Err()
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		// The member's name is Go-quoted (%q) and is one name, not a path:
+		// unquote it and escape it whole, dots included.
+		name := strings.TrimPrefix(err.Error(), "json: unknown field ")
+		if unquoted, err := strconv.Unquote(name); err == nil {
+			name = unquoted
+		}
 		var f fault.Fields
-		f.Add(pointer(name), "unknown_field", "is not a member of this resource")
+		f.Add("/"+escapePointer(name), "unknown_field", "is not a member of this resource")
 		return f.Err()
 	default:
 		return errMalformedJSON.New("The body could not be decoded as JSON.")
@@ -98,9 +104,14 @@ func decodeError(err error) error {
 func pointer(field string) string {
 	parts := strings.Split(field, ".")
 	for i, p := range parts {
-		parts[i] = strings.NewReplacer("~", "~0", "/", "~1").Replace(p)
+		parts[i] = escapePointer(p)
 	}
 	return "/" + strings.Join(parts, "/")
+}
+
+// escapePointer escapes one reference token of a JSON Pointer (RFC 6901).
+func escapePointer(token string) string {
+	return strings.NewReplacer("~", "~0", "/", "~1").Replace(token)
 }
 
 // jsonType names a Go kind as JSON Schema would.

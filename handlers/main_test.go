@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -73,8 +76,29 @@ type response struct {
 	body map[string]any
 }
 
+// on returns the API bound to t, for use inside t.Run: failures must be
+// reported on the goroutine's own test.
+func (a *api) on(t *testing.T) *api {
+	b := *a
+	b.t = t
+	return &b
+}
+
+// emailSeq makes emails unique within the test binary, even with -count=N.
+var emailSeq atomic.Int64
+
+var nonAlnum = regexp.MustCompile(`[^a-z0-9]+`)
+
+// email returns an address no other test (or repetition) uses, derived from
+// the test's name and tag, so the shared users table never collides.
+func email(t *testing.T, tag string) string {
+	name := strings.Trim(nonAlnum.ReplaceAllString(strings.ToLower(t.Name()), "-"), "-")
+	return fmt.Sprintf("%s.%s.%d@example.com", tag, name, emailSeq.Add(1))
+}
+
 // call sends a request with key as bearer token (none when empty). body is
-// marshalled to JSON unless it is a string or []byte, sent as is.
+// marshalled to JSON unless it is a string or []byte (sent as is, with a
+// Content-Length) or another io.Reader (sent chunked, without one).
 func (a *api) call(method, path, key string, body any, headers ...string) response {
 	a.t.Helper()
 	var reader io.Reader
@@ -84,6 +108,8 @@ func (a *api) call(method, path, key string, body any, headers ...string) respon
 		reader = strings.NewReader(b)
 	case []byte:
 		reader = bytes.NewReader(b)
+	case io.Reader:
+		reader = struct{ io.Reader }{b} // hide the type so the length is unknown
 	default:
 		raw, err := json.Marshal(b)
 		if err != nil {
@@ -151,7 +177,75 @@ func (r response) wantProblem(t *testing.T, status int, code string) response {
 	if id == "" || r.body["request_id"] != id {
 		t.Errorf("request_id %v does not equal X-Request-Id %q", r.body["request_id"], id)
 	}
+	r.wantNoLeaks(t)
 	return r
+}
+
+// leakMarkers are traces of server internals that must never reach a client:
+// SQL, driver and PostgreSQL messages, Go errors and stack traces.
+var leakMarkers = []string{
+	"SELECT", "INSERT", "UPDATE ", "FROM ", "WHERE", "pgx", "pgconn", "SQLSTATE", "postgres",
+	"goroutine", "runtime/", ".go:", "panic", "deadline exceeded", "context canceled",
+	"connection refused", "canceling statement",
+}
+
+// wantNoLeaks fails the test if the body shows any server internals.
+func (r response) wantNoLeaks(t *testing.T) {
+	t.Helper()
+	for _, m := range leakMarkers {
+		if bytes.Contains(r.raw, []byte(m)) {
+			t.Errorf("response body leaks %q: %s", m, r.raw)
+		}
+	}
+}
+
+// fieldErrors returns the problem's errors member.
+func (r response) fieldErrors() []map[string]any {
+	var out []map[string]any
+	list, _ := r.body["errors"].([]any)
+	for _, e := range list {
+		m, _ := e.(map[string]any)
+		out = append(out, m)
+	}
+	return out
+}
+
+// wantFieldError checks a 422 validation_failed problem that has an entry
+// for pointer with code and a non-empty detail.
+func (r response) wantFieldError(t *testing.T, pointer, code string) response {
+	t.Helper()
+	r.wantProblem(t, http.StatusUnprocessableEntity, "validation_failed")
+	for _, e := range r.fieldErrors() {
+		if e["pointer"] == pointer && e["code"] == code {
+			if d, _ := e["detail"].(string); d == "" {
+				t.Errorf("error at %s has no detail: %s", pointer, r.raw)
+			}
+			return r
+		}
+	}
+	t.Errorf("no error {pointer %q, code %q} in %s", pointer, code, r.raw)
+	return r
+}
+
+// items returns the data member of a list response.
+func (r response) items() []map[string]any {
+	var out []map[string]any
+	list, _ := r.body["data"].([]any)
+	for _, e := range list {
+		m, _ := e.(map[string]any)
+		out = append(out, m)
+	}
+	return out
+}
+
+// ids returns the id member of each item of a list response.
+func (r response) ids(member string) []string {
+	var out []string
+	for _, it := range r.items() {
+		s, _ := it[member].(string)
+		out = append(out, s)
+	}
+	return out
 }
 
 // str returns the string member name of the body.
@@ -165,4 +259,22 @@ func (a *api) newClinic(key string) string {
 	a.t.Helper()
 	r := a.call("POST", "/v1/clinics", key, map[string]any{"name": "Clínica Sol", "currency": "EUR", "timezone": "Europe/Madrid"})
 	return r.want(a.t, http.StatusCreated).str("id")
+}
+
+// newMember creates a user with a key, has ownerKey's user add them to the
+// clinic with role, and returns their key.
+func (a *api) newMember(ownerKey, clinicID, role string) string {
+	a.t.Helper()
+	addr := email(a.t, role)
+	key := a.newUser(addr)
+	a.call("POST", "/v1/clinics/"+clinicID+"/members", ownerKey, map[string]any{"email": addr, "role": role}).
+		want(a.t, http.StatusCreated)
+	return key
+}
+
+// newPatient creates a patient in the clinic and returns the response.
+func (a *api) newPatient(key, clinicID, first, last string) response {
+	a.t.Helper()
+	return a.call("POST", "/v1/clinics/"+clinicID+"/patients", key, map[string]any{"first_name": first, "last_name": last}).
+		want(a.t, http.StatusCreated)
 }

@@ -16,7 +16,7 @@ import (
 )
 
 // requestInfo is what the middleware learns about a request, shared by the
-// access log (outermost) and the steps inside it.
+// access log and the steps inside it.
 type requestInfo struct {
 	requestID   string
 	route       string    // the route template, once routed

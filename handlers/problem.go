@@ -6,6 +6,8 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/aura-clinic/aura/actors/fault"
 )
 
@@ -23,6 +25,9 @@ var statusOf = map[fault.Kind]int{
 	fault.Unprocessable:    http.StatusUnprocessableEntity,
 	fault.Unavailable:      http.StatusServiceUnavailable,
 }
+
+// errDatabaseUnavailable answers requests while the database cannot be reached.
+var errDatabaseUnavailable = fault.Define("database_unavailable", fault.Unavailable, "Database unavailable")
 
 // Problem is an RFC 9457 problem details object with Aura's extension
 // members code and request_id.
@@ -43,8 +48,13 @@ const ProblemContentType = "application/problem+json"
 // not application errors become a generic 500: their text (SQL, driver
 // messages, stack traces) never leaves the server.
 func (s *Server) problemFor(err error, requestID string) Problem {
-	if !isFault(err) && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
+	var connectErr *pgconn.ConnectError
+	switch {
+	case isFault(err):
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
 		err = fault.ErrTimeout.Wrap(err, "The request did not complete in time; it may be retried.")
+	case errors.As(err, &connectErr):
+		err = errDatabaseUnavailable.Wrap(err, "The database is not reachable; retry shortly.")
 	}
 	e := fault.From(err)
 	status, ok := statusOf[e.Code.Kind()]

@@ -1,5 +1,5 @@
 // Package handlers is Aura's HTTP edge: a gorilla/mux router, one middleware
-// chain (recover → request id → access log → deadline → authenticate →
+// chain (request id → access log → recover → deadline → authenticate →
 // clinic membership and role), and handlers that decode and validate a
 // request, build a command for the clinic's actor (writes) or query the
 // store (reads), and render JSON or an RFC 9457 problem.
@@ -83,9 +83,16 @@ func New(cfg Config, logger *slog.Logger, pool *pgxpool.Pool, exec *actors.Execu
 		router.Handle(rt.path, s.serve(rt)).Methods(methods...)
 	}
 	router.NotFoundHandler = s.fail(errRouteNotFound.New("No route matches this path."))
-	router.MethodNotAllowedHandler = s.fail(errMethodNotAllowed.New("This path does not support this method."))
-	s.handler = chain(router, s.recoverPanics, withRequestID, s.accessLog, s.withDeadline)
+	router.MethodNotAllowedHandler = s.methodNotAllowed(router)
+	s.handler = s.middleware(router)
 	return s, nil
+}
+
+// middleware wraps h in the chain every request goes through. The request id
+// comes first and recovery sits inside the access log, so that a panic's
+// problem and log lines carry the request id and the 500 is logged.
+func (s *Server) middleware(h http.Handler) http.Handler {
+	return chain(h, withRequestID, s.accessLog, s.recoverPanics, s.withDeadline)
 }
 
 // ServeHTTP implements http.Handler.
@@ -100,4 +107,23 @@ var (
 // fail is a handler that always answers err.
 func (s *Server) fail(err error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.writeProblem(w, r, err) })
+}
+
+// methodNotAllowed answers 405 with the Allow header RFC 9110 requires: the
+// methods that some route accepts for the request's path.
+func (s *Server) methodNotAllowed(router *mux.Router) http.Handler {
+	methods := []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var allow []string
+		for _, m := range methods {
+			probe := r.Clone(r.Context())
+			probe.Method = m
+			var match mux.RouteMatch
+			if router.Match(probe, &match) && match.MatchErr == nil {
+				allow = append(allow, m)
+			}
+		}
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		s.writeProblem(w, r, errMethodNotAllowed.New("This path does not support this method."))
+	})
 }

@@ -14,6 +14,7 @@ package fault
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -155,10 +156,13 @@ func (f Fields) Err() error {
 }
 
 // Length records a field error unless s is between min and max characters
-// long (an empty s with min > 0 is reported as "required").
+// long (an empty s with min > 0 is reported as "required") and is text a
+// database column can store: valid UTF-8 without NUL characters.
 func (f *Fields) Length(pointer, s string, min, max int) {
 	n := utf8.RuneCountInString(s)
 	switch {
+	case !utf8.ValidString(s) || strings.ContainsRune(s, 0):
+		f.Add(pointer, "invalid_characters", "must be valid text without NUL characters")
 	case n == 0 && min > 0:
 		f.Add(pointer, "required", "is required")
 	case n < min:

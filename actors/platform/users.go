@@ -4,6 +4,7 @@ import (
 	"net/mail"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/google/uuid"
 
@@ -31,7 +32,9 @@ func NewUser(email, name string) (User, error) {
 	if name == "" && addr != "" {
 		name, _, _ = strings.Cut(addr, "@")
 	}
-	errs.Length("/name", name, 1, 200)
+	if name != "" || addr != "" { // with no name and a bad email, the email error says it all
+		errs.Length("/name", name, 1, 200)
+	}
 	if err := errs.Err(); err != nil {
 		return User{}, err
 	}
@@ -45,8 +48,10 @@ func NormalizeEmail(s string) (string, error) {
 	if s == "" {
 		return "", errString("is required")
 	}
+	// net/mail accepts Unicode spaces such as U+3000 inside an address; the
+	// database's users_email_shape check does not, so reject them here.
 	a, err := mail.ParseAddress(s)
-	if err != nil || a.Address != s || a.Name != "" || len(s) > 254 {
+	if err != nil || a.Address != s || a.Name != "" || len(s) > 254 || strings.ContainsFunc(s, unicode.IsSpace) {
 		return "", errString("must be an email address such as ana@example.com")
 	}
 	return strings.ToLower(s), nil

@@ -4,9 +4,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/aura-clinic/aura/actors"
 	"github.com/aura-clinic/aura/handlers"
@@ -45,6 +49,15 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	if err := cfg.LogLevel.UnmarshalText([]byte(r.str("AURA_LOG_LEVEL", "info"))); err != nil {
 		r.errs = append(r.errs, fmt.Sprintf("AURA_LOG_LEVEL: %v", err))
+	}
+	if _, err := pgx.ParseConfig(cfg.DatabaseURL); err != nil {
+		r.errs = append(r.errs, "AURA_DATABASE_URL: not a PostgreSQL connection URL") // the value may hold a password
+	}
+	if _, _, err := net.SplitHostPort(cfg.HTTPAddr); err != nil {
+		r.errs = append(r.errs, fmt.Sprintf("AURA_HTTP_ADDR: %q is not host:port such as :8080", cfg.HTTPAddr))
+	}
+	if u, err := url.Parse(cfg.HTTP.ProblemBaseURL); err != nil || !u.IsAbs() {
+		r.errs = append(r.errs, fmt.Sprintf("AURA_PROBLEM_BASE_URL: %q is not an absolute URI", cfg.HTTP.ProblemBaseURL))
 	}
 	if cfg.LogFormat != "json" && cfg.LogFormat != "text" {
 		r.errs = append(r.errs, fmt.Sprintf("AURA_LOG_FORMAT: %q is neither json nor text", cfg.LogFormat))

@@ -48,11 +48,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	logger := newLogger(cfg, stderr)
 	switch args[0] {
 	case "serve":
-		return serve(ctx, cfg, logger, args[1:])
+		return serve(ctx, cfg, logger, args[1:], stderr)
 	case "migrate":
 		return migrate(ctx, cfg, logger)
 	case "user":
-		return userCommand(ctx, cfg, logger, args[1:], stdout)
+		return userCommand(ctx, cfg, logger, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -20,8 +21,9 @@ import (
 // serve runs the HTTP API until ctx is cancelled (SIGINT/SIGTERM), then shuts
 // down in reverse order: stop accepting and drain in-flight requests, stop
 // the clinic actors, close the pool.
-func serve(ctx context.Context, cfg config, logger *slog.Logger, args []string) error {
+func serve(ctx context.Context, cfg config, logger *slog.Logger, args []string, stderr io.Writer) error {
 	flags := flag.NewFlagSet("serve", flag.ContinueOnError)
+	flags.SetOutput(stderr)
 	noMigrate := flags.Bool("no-migrate", false, "do not apply pending migrations on start (also AURA_AUTO_MIGRATE=false)")
 	if err := flags.Parse(args); err != nil {
 		return err
@@ -32,15 +34,19 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, args []string) 
 	}
 	defer pool.Close()
 
+	// Listen before starting the actors, so that a busy address leaves
+	// nothing running behind.
+	listener, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+	}
 	exec := actors.NewExecutor(pool, logger)
 	clinics := actors.NewRegistry(exec, logger, cfg.Actors)
 	api, err := handlers.New(cfg.HTTP, logger, pool, exec, clinics)
 	if err != nil {
+		_ = listener.Close()
+		_ = clinics.Stop(context.Background()) // no actor has been spawned yet
 		return err
-	}
-	listener, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
 	srv := &http.Server{
 		Handler:           api,

@@ -16,16 +16,20 @@ import (
 // userCommand runs `aura user create --email E --name N`: it creates the user
 // (or finds the existing one with that email) and prints a new API key. The
 // key alone is the last line of stdout, so scripts can take it with tail -n1.
-func userCommand(ctx context.Context, cfg config, logger *slog.Logger, args []string, stdout io.Writer) error {
+func userCommand(ctx context.Context, cfg config, logger *slog.Logger, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "create" {
 		return errors.New("usage: aura user create --email E --name N [--key-name K]")
 	}
 	flags := flag.NewFlagSet("user create", flag.ContinueOnError)
+	flags.SetOutput(stderr)
 	email := flags.String("email", "", "the user's email (required)")
 	name := flags.String("name", "", "the user's name (required for a new user)")
 	keyName := flags.String("key-name", "cli", "a label for the new key")
 	if err := flags.Parse(args[1:]); err != nil {
 		return err
+	}
+	if flags.NArg() > 0 { // e.g. --name Ana Lopez without quotes
+		return fmt.Errorf("unexpected arguments %q: quote values that contain spaces", flags.Args())
 	}
 	if *email == "" {
 		return errors.New("--email is required")
