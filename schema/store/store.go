@@ -60,11 +60,8 @@ func collectPage[T any](rows pgx.Rows, err error, page Page, scan func(pgx.Colle
 	return list, nil
 }
 
-// Unique-violation and friends, from PostgreSQL's SQLSTATE codes.
-const (
-	uniqueViolation     = "23505"
-	foreignKeyViolation = "23503"
-)
+// uniqueViolation is PostgreSQL's SQLSTATE for a unique constraint violation.
+const uniqueViolation = "23505"
 
 // constraintOf returns the violated constraint's name when err is a
 // PostgreSQL error with SQLSTATE code, else "".
@@ -76,7 +73,7 @@ func constraintOf(err error, code string) string {
 	return ""
 }
 
-// utc returns t in UTC, or nil for nil: pgx scans timestamptz in local time.
+// utcPtr returns t in UTC, or nil for nil: pgx scans timestamptz in local time.
 func utcPtr(t *time.Time) *time.Time {
 	if t == nil {
 		return nil
