@@ -2,8 +2,12 @@ package actors
 
 import (
 	"context"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	lru "github.com/hashicorp/golang-lru/v2"
+
+	"github.com/aura-clinic/aura/schema/store"
 )
 
 // request asks a clinic actor to run a job and answer on reply.
@@ -14,26 +18,48 @@ type request struct {
 	reply chan result // buffered: the actor never blocks on a caller that left
 }
 
-type result struct {
-	value any
-	err   error
-}
-
 // clinicActor executes one clinic's writes one at a time, in mailbox order.
-// It is the home of the clinic's in-memory state (idempotency cache, rate
-// buckets, group commit queue) as later features add it.
+// It holds the clinic's in-memory state: the recently used idempotency keys,
+// so that a replay needs no database round trip (the database row stays
+// authoritative: the cache only holds committed records, which never change
+// until they expire).
 type clinicActor struct {
 	exec    *Executor
+	keys    *lru.Cache[scopeOf, store.IdempotencyRecord]
 	stopped chan struct{} // closed once the actor has stopped
+}
+
+func newClinicActor(exec *Executor, cacheSize int, stopped chan struct{}) *clinicActor {
+	keys, err := lru.New[scopeOf, store.IdempotencyRecord](cacheSize)
+	if err != nil {
+		panic(err) // unreachable: the registry's config makes the size positive
+	}
+	return &clinicActor{exec: exec, keys: keys, stopped: stopped}
 }
 
 // Receive implements actor.Actor.
 func (a *clinicActor) Receive(c actor.Context) {
 	switch msg := c.Message().(type) {
 	case *request:
-		value, err := a.exec.run(msg.ctx, msg.meta, msg.job)
-		msg.reply <- result{value: value, err: err}
+		msg.reply <- a.handle(msg)
 	case *actor.Stopped:
 		close(a.stopped)
 	}
+}
+
+// handle answers a request from the key cache when it can, else runs it.
+func (a *clinicActor) handle(req *request) result {
+	key := req.meta.Idempotency
+	if key == nil {
+		return a.exec.run(req.ctx, req.meta, req.job)
+	}
+	scope := scopeOf{user: req.meta.UserID, key: key.Key}
+	if rec, ok := a.keys.Get(scope); ok && time.Now().Before(rec.ExpiresAt) {
+		return replay(rec, key)
+	}
+	res := a.exec.run(req.ctx, req.meta, req.job)
+	if res.record != nil {
+		a.keys.Add(scope, *res.record)
+	}
+	return res
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -14,43 +15,83 @@ import (
 	"github.com/aura-clinic/aura/schema/store"
 )
 
-// Executor runs each job in its own PostgreSQL transaction. A panicking job
-// is rolled back and answered with an internal error, never left unanswered.
+// DefaultIdempotencyTTL is how long a stored outcome is replayed.
+const DefaultIdempotencyTTL = 24 * time.Hour
+
+// Executor runs each job in its own PostgreSQL transaction, with the
+// request's idempotency key when it has one. A panicking job is rolled back
+// and answered with an internal error, never left unanswered.
 type Executor struct {
-	pool   *pgxpool.Pool
-	logger *slog.Logger
+	pool           *pgxpool.Pool
+	logger         *slog.Logger
+	idempotencyTTL time.Duration
+	keys           keyLocks // for jobs run outside a clinic actor
+}
+
+// ExecutorOption configures an Executor.
+type ExecutorOption func(*Executor)
+
+// WithIdempotencyTTL sets how long stored outcomes are replayed (default 24h).
+func WithIdempotencyTTL(ttl time.Duration) ExecutorOption {
+	return func(e *Executor) {
+		if ttl > 0 {
+			e.idempotencyTTL = ttl
+		}
+	}
 }
 
 // NewExecutor returns an Executor writing to pool.
-func NewExecutor(pool *pgxpool.Pool, logger *slog.Logger) *Executor {
-	return &Executor{pool: pool, logger: logger}
+func NewExecutor(pool *pgxpool.Pool, logger *slog.Logger, opts ...ExecutorOption) *Executor {
+	e := &Executor{pool: pool, logger: logger, idempotencyTTL: DefaultIdempotencyTTL}
+	for _, opt := range opts {
+		opt(e)
+	}
+	return e
 }
 
-func (e *Executor) dispatch(ctx context.Context, m Meta, j job) (any, error) {
+// dispatch runs j on the caller's goroutine. Requests with the same key wait
+// for each other here, as a clinic actor's mailbox makes them do.
+func (e *Executor) dispatch(ctx context.Context, m Meta, j job) result {
+	if m.Idempotency != nil {
+		unlock, err := e.keys.lock(ctx, m.Idempotency.lockID(m))
+		if err != nil {
+			return result{err: err}
+		}
+		defer unlock()
+	}
 	return e.run(ctx, m, j)
 }
 
-// run executes j in a transaction and commits when it succeeds.
-func (e *Executor) run(ctx context.Context, m Meta, j job) (result any, err error) {
+// run executes j in a transaction and commits when it succeeds (or when it
+// fails with an outcome worth storing under its idempotency key).
+func (e *Executor) run(ctx context.Context, m Meta, j job) (res result) {
 	if ctx.Err() != nil { // the caller gave up while the job waited
-		return nil, timeoutError(ctx)
+		return result{err: timeoutError(ctx)}
 	}
 	defer func() {
 		if p := recover(); p != nil {
 			e.logger.Error("command panicked", "request_id", m.RequestID, "clinic_id", m.ClinicID,
 				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-			result, err = nil, fault.ErrInternal.New("The server could not complete the request.")
+			res = result{err: fault.ErrInternal.New("The server could not complete the request.")}
 		}
 	}()
-	err = pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {
+		if m.Idempotency == nil {
+			var err error
+			res.value, err = j(ctx, store.New(tx))
+			return err
+		}
 		var err error
-		result, err = j(ctx, store.New(tx))
+		res, err = e.runIdempotent(ctx, tx, m, j)
 		return err
 	})
-	if err != nil && ctx.Err() != nil && !isFault(err) {
-		return nil, timeoutError(ctx)
+	if err != nil {
+		if ctx.Err() != nil && !isFault(err) {
+			err = timeoutError(ctx)
+		}
+		return result{err: err}
 	}
-	return result, err
+	return res
 }
 
 func isFault(err error) bool {

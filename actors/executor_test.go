@@ -30,7 +30,7 @@ func TestCommandErrorRollsBack(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			meta := metaFor(t, newClinic(t))
 			created := make(chan uuid.UUID, 1)
-			_, err := actors.Exec(testContext(t), d, meta, createPatientThen(created, func() error {
+			_, _, err := actors.Exec(testContext(t), d, meta, createPatientThen(created, func() error {
 				return errRefused.New("refused after writing")
 			}))
 			wantCode(t, err, errRefused)
@@ -46,7 +46,7 @@ func TestCommandCommits(t *testing.T) {
 	for name, d := range dispatchers(t) {
 		t.Run(name, func(t *testing.T) {
 			meta := metaFor(t, newClinic(t))
-			p, err := actors.Exec(testContext(t), d, meta, createPatient)
+			p, _, err := actors.Exec(testContext(t), d, meta, createPatient)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -62,7 +62,7 @@ func TestCommandCommits(t *testing.T) {
 func TestExecutorRecoversFromPanic(t *testing.T) {
 	e, meta := newExecutor(t), metaFor(t, newClinic(t))
 	wantPanicRolledBack(t, e, meta)
-	if _, err := actors.Exec(testContext(t), e, meta, createPatient); err != nil {
+	if _, _, err := actors.Exec(testContext(t), e, meta, createPatient); err != nil {
 		t.Fatalf("command after the panic: %v", err)
 	}
 }
@@ -72,7 +72,7 @@ func TestExecutorRecoversFromPanic(t *testing.T) {
 func TestExecutorTimesOut(t *testing.T) {
 	ctx, cancel := context.WithTimeout(testContext(t), 50*time.Millisecond)
 	defer cancel()
-	_, err := actors.Exec(ctx, newExecutor(t), actors.Meta{RequestID: t.Name()},
+	_, _, err := actors.Exec(ctx, newExecutor(t), actors.Meta{RequestID: t.Name()},
 		commandFunc[struct{}](func(ctx context.Context, _ *store.Queries, _ actors.Meta) (struct{}, error) {
 			<-ctx.Done()
 			return struct{}{}, ctx.Err()
@@ -84,7 +84,7 @@ func TestExecutorTimesOut(t *testing.T) {
 func TestExecNilInterfaceResult(t *testing.T) {
 	for name, d := range dispatchers(t) {
 		t.Run(name, func(t *testing.T) {
-			v, err := actors.Exec(testContext(t), d, metaFor(t, newClinic(t)),
+			v, _, err := actors.Exec(testContext(t), d, metaFor(t, newClinic(t)),
 				commandFunc[any](func(context.Context, *store.Queries, actors.Meta) (any, error) { return nil, nil }))
 			if err != nil || v != nil {
 				t.Errorf("Exec = %v, %v; want nil, nil", v, err)

@@ -190,7 +190,7 @@ type outcome[T any] struct {
 func goExec[T any](ctx context.Context, d actors.Dispatcher, m actors.Meta, cmd actors.Command[T]) <-chan outcome[T] {
 	ch := make(chan outcome[T], 1)
 	go func() {
-		v, err := actors.Exec(ctx, d, m, cmd)
+		v, _, err := actors.Exec(ctx, d, m, cmd)
 		ch <- outcome[T]{v, err}
 	}()
 	return ch

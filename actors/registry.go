@@ -21,11 +21,17 @@ type Config struct {
 	// SweepInterval is how often idle actors are looked for. Default: a
 	// quarter of IdleTimeout, at least 10 ms.
 	SweepInterval time.Duration
+	// IdempotencyCacheSize is how many recently used idempotency keys each
+	// clinic actor keeps in memory. Default 1024.
+	IdempotencyCacheSize int
 }
 
 func (c Config) withDefaults() Config {
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = 5 * time.Minute
+	}
+	if c.IdempotencyCacheSize <= 0 {
+		c.IdempotencyCacheSize = 1024
 	}
 	if c.SweepInterval <= 0 {
 		c.SweepInterval = max(c.IdleTimeout/4, 10*time.Millisecond)
@@ -83,18 +89,18 @@ func (r *Registry) Len() int {
 	return len(r.actors)
 }
 
-func (r *Registry) dispatch(ctx context.Context, m Meta, j job) (any, error) {
+func (r *Registry) dispatch(ctx context.Context, m Meta, j job) result {
 	if m.ClinicID == uuid.Nil {
-		return nil, fault.ErrInternal.Wrap(errors.New("registry: command without a clinic"), "The server could not complete the request.")
+		return result{err: fault.ErrInternal.Wrap(errors.New("registry: command without a clinic"), "The server could not complete the request.")}
 	}
 	req := &request{ctx: ctx, meta: m, job: j, reply: make(chan result, 1)}
 	if err := r.send(m.ClinicID, req); err != nil {
-		return nil, err
+		return result{err: err}
 	}
 	select {
 	case res := <-req.reply:
 		r.release(m.ClinicID)
-		return res.value, res.err
+		return res
 	case <-ctx.Done():
 		// The request stays in flight until the actor answers it: an actor
 		// still executing it must not be passivated, or the clinic's next
@@ -103,7 +109,7 @@ func (r *Registry) dispatch(ctx context.Context, m Meta, j job) (any, error) {
 			<-req.reply
 			r.release(m.ClinicID)
 		}()
-		return nil, timeoutError(ctx)
+		return result{err: timeoutError(ctx)}
 	}
 }
 
@@ -118,7 +124,7 @@ func (r *Registry) send(clinicID uuid.UUID, req *request) error {
 	e, ok := r.actors[clinicID]
 	if !ok {
 		stopped := make(chan struct{})
-		props := actor.PropsFromProducer(func() actor.Actor { return &clinicActor{exec: r.exec, stopped: stopped} })
+		props := actor.PropsFromProducer(func() actor.Actor { return newClinicActor(r.exec, r.cfg.IdempotencyCacheSize, stopped) })
 		e = &entry{pid: r.system.Root.SpawnPrefix(props, "clinic-"+clinicID.String()), stopped: stopped}
 		r.actors[clinicID] = e
 	}

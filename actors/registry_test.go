@@ -85,7 +85,7 @@ func TestRegistrySerialisesOneClinic(t *testing.T) {
 	results := make(chan int, writers)
 	for range writers {
 		wg.Go(func() {
-			n, err := actors.Exec(ctx, r, meta, cmd)
+			n, _, err := actors.Exec(ctx, r, meta, cmd)
 			if err != nil {
 				t.Errorf("exec: %v", err)
 			}
@@ -129,7 +129,7 @@ func TestRegistryRunsClinicsConcurrently(t *testing.T) {
 	a := goExec(ctx, r, metaFor(t, clinicA), blockUntil(started, release))
 	receive(t, "clinic A's command to start", started)
 
-	if _, err := actors.Exec(ctx, r, metaFor(t, clinicB), createPatient); err != nil {
+	if _, _, err := actors.Exec(ctx, r, metaFor(t, clinicB), createPatient); err != nil {
 		t.Fatalf("clinic B, while clinic A is busy: %v", err)
 	}
 	if n := r.Len(); n != 2 {
@@ -152,7 +152,7 @@ func TestRegistryRecoversFromPanic(t *testing.T) {
 	if n := r.Len(); n != 1 {
 		t.Errorf("after the panic Len() = %d, want 1", n)
 	}
-	p, err := actors.Exec(ctx, r, meta, createPatient)
+	p, _, err := actors.Exec(ctx, r, meta, createPatient)
 	if err != nil {
 		t.Fatalf("command after the panic: %v", err)
 	}
@@ -166,7 +166,7 @@ func TestRegistryRecoversFromPanic(t *testing.T) {
 func wantPanicRolledBack(t *testing.T, d actors.Dispatcher, meta actors.Meta) {
 	t.Helper()
 	created := make(chan uuid.UUID, 1)
-	_, err := actors.Exec(testContext(t), d, meta, createPatientThen(created, func() error {
+	_, _, err := actors.Exec(testContext(t), d, meta, createPatientThen(created, func() error {
 		panic("test: command panics after writing")
 	}))
 	wantCode(t, err, fault.ErrInternal)
@@ -187,15 +187,15 @@ func TestRegistryPassivatesIdleActors(t *testing.T) {
 		return r.Len(), nil
 	})
 
-	if n, err := actors.Exec(ctx, r, meta, liveActors); err != nil || n != 1 {
+	if n, _, err := actors.Exec(ctx, r, meta, liveActors); err != nil || n != 1 {
 		t.Fatalf("first command: Len() = %d, err %v; want 1, nil", n, err)
 	}
 	eventually(t, "the idle actor is passivated", func() bool { return r.Len() == 0 })
 
-	if n, err := actors.Exec(ctx, r, meta, liveActors); err != nil || n != 1 {
+	if n, _, err := actors.Exec(ctx, r, meta, liveActors); err != nil || n != 1 {
 		t.Fatalf("command after passivation: Len() = %d, err %v; want 1, nil", n, err)
 	}
-	if _, err := actors.Exec(ctx, r, meta, createPatient); err != nil {
+	if _, _, err := actors.Exec(ctx, r, meta, createPatient); err != nil {
 		t.Fatalf("write after passivation: %v", err)
 	}
 }
@@ -236,7 +236,7 @@ func TestRegistryStopDrainsQueuedCommands(t *testing.T) {
 	// Stop forgets every actor as it begins; the slow one is busy, so no
 	// passivation can have done it.
 	eventually(t, "Stop begins", func() bool { return r.Len() == 0 })
-	_, err := actors.Exec(ctx, r, meta, createPatient)
+	_, _, err := actors.Exec(ctx, r, meta, createPatient)
 	wantCode(t, err, fault.ErrShutdown)
 	select {
 	case err := <-stopped:
@@ -259,7 +259,7 @@ func TestRegistryStopDrainsQueuedCommands(t *testing.T) {
 	if want := []string{"slow", "queued-0", "queued-1", "queued-2"}; !slices.Equal(ran.list(), want) {
 		t.Errorf("ran %v, want %v", ran.list(), want)
 	}
-	_, err = actors.Exec(ctx, r, meta, createPatient)
+	_, _, err = actors.Exec(ctx, r, meta, createPatient)
 	wantCode(t, err, fault.ErrShutdown)
 }
 
@@ -276,7 +276,7 @@ func TestRegistryTimesOut(t *testing.T) {
 	ctx, cancel := context.WithTimeout(testContext(t), deadline)
 	defer cancel()
 	begin := time.Now()
-	_, err := actors.Exec(ctx, r, meta, createPatientThen(created, func() error {
+	_, _, err := actors.Exec(ctx, r, meta, createPatientThen(created, func() error {
 		<-release
 		return nil
 	}))
@@ -287,7 +287,7 @@ func TestRegistryTimesOut(t *testing.T) {
 	}
 
 	close(release)
-	if _, err := actors.Exec(testContext(t), r, meta, createPatient); err != nil {
+	if _, _, err := actors.Exec(testContext(t), r, meta, createPatient); err != nil {
 		t.Fatalf("command after the timeout: %v", err)
 	}
 	// The next command ran after the stuck one finished: its outcome is final.
@@ -316,7 +316,7 @@ func TestRegistryKeepsBusyActorAfterTimeout(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(testContext(t), 50*time.Millisecond)
 	defer cancel()
-	_, err := actors.Exec(ctx, r, meta, stuck)
+	_, _, err := actors.Exec(ctx, r, meta, stuck)
 	wantCode(t, err, fault.ErrTimeout)
 	receive(t, "the stuck command to start", started)
 
@@ -349,7 +349,7 @@ func TestRegistryKeepsBusyActorAfterTimeout(t *testing.T) {
 func TestRegistryRefusesCommandWithoutClinic(t *testing.T) {
 	r := newRegistry(t, actors.Config{})
 	var ran atomic.Bool
-	_, err := actors.Exec(testContext(t), r, actors.Meta{RequestID: t.Name()},
+	_, _, err := actors.Exec(testContext(t), r, actors.Meta{RequestID: t.Name()},
 		commandFunc[struct{}](func(context.Context, *store.Queries, actors.Meta) (struct{}, error) {
 			ran.Store(true)
 			return struct{}{}, nil

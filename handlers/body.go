@@ -21,27 +21,34 @@ var (
 	errUnsupportedMedia = fault.Define("unsupported_media_type", fault.UnsupportedMedia, "Unsupported media type")
 )
 
-// decode reads a JSON object body into dst, strictly: JSON media type only,
-// at most MaxBodyBytes, no unknown members, nothing after the object. An
-// empty body reads as {}, so a body with only optional members may be left out.
-func (s *Server) decode(r *http.Request, dst any) error {
+// readBody reads a request's body: JSON media type only, at most
+// MaxBodyBytes. An empty body reads as {}, so a body with only optional
+// members may be left out.
+func (s *Server) readBody(r *http.Request) ([]byte, error) {
 	if r.ContentLength > s.cfg.MaxBodyBytes {
-		return s.tooLarge()
+		return nil, s.tooLarge()
 	}
 	raw, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, s.cfg.MaxBodyBytes))
 	var maxErr *http.MaxBytesError
 	if errors.As(err, &maxErr) {
-		return s.tooLarge()
+		return nil, s.tooLarge()
 	}
 	if err != nil {
-		return errMalformedJSON.Wrap(err, "The request body could not be read.")
+		return nil, errMalformedJSON.Wrap(err, "The request body could not be read.")
 	}
 	if len(bytes.TrimSpace(raw)) == 0 {
-		raw = []byte("{}")
-	} else if err := checkJSONMediaType(r.Header.Get("Content-Type")); err != nil {
-		return err
+		return []byte("{}"), nil
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
+	if err := checkJSONMediaType(r.Header.Get("Content-Type")); err != nil {
+		return nil, err
+	}
+	return raw, nil
+}
+
+// decode parses the request's body into dst, strictly: a single JSON
+// object, no unknown members, nothing after it.
+func (c *call) decode(dst any) error {
+	dec := json.NewDecoder(bytes.NewReader(c.body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		return decodeError(err)

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/aura-clinic/aura/actors"
 	"github.com/aura-clinic/aura/actors/commands"
 	"github.com/aura-clinic/aura/handlers"
@@ -61,13 +63,16 @@ func newAPI(t *testing.T, tune ...func(*handlers.Config)) *api {
 // and returns the key.
 func (a *api) newUser(email string) string {
 	a.t.Helper()
-	res, err := actors.Exec(context.Background(), actors.NewExecutor(dbtest.Pool(a.t), slog.Default()), actors.Meta{},
+	res, _, err := actors.Exec(context.Background(), actors.NewExecutor(dbtest.Pool(a.t), slog.Default()), actors.Meta{},
 		commands.CreateUser{Email: email, Name: "Test " + email})
 	if err != nil {
 		a.t.Fatalf("create user %s: %v", email, err)
 	}
 	return res.Key.Key
 }
+
+// noHeader as a header's value in call removes that header.
+const noHeader = "\x00remove"
 
 // response is an answer with its body decoded as a JSON object (when it is one).
 type response struct {
@@ -127,7 +132,14 @@ func (a *api) call(method, path, key string, body any, headers ...string) respon
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
 	}
+	if method == http.MethodPost { // every POST needs one; a test may set its own
+		req.Header.Set("Idempotency-Key", uuid.NewString())
+	}
 	for i := 0; i+1 < len(headers); i += 2 {
+		if headers[i+1] == noHeader {
+			req.Header.Del(headers[i])
+			continue
+		}
 		req.Header.Set(headers[i], headers[i+1])
 	}
 	resp, err := http.DefaultClient.Do(req)

@@ -22,6 +22,7 @@ type requestInfo struct {
 	route       string    // the route template, once routed
 	userID      uuid.UUID // once authenticated
 	problemCode string    // when answered with a problem
+	replayed    bool      // answered with an idempotent replay
 }
 
 type infoKey struct{}

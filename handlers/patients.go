@@ -3,7 +3,6 @@ package handlers
 import (
 	"github.com/google/uuid"
 
-	"github.com/aura-clinic/aura/actors"
 	"github.com/aura-clinic/aura/actors/commands"
 	"github.com/aura-clinic/aura/actors/crm"
 )
@@ -14,10 +13,10 @@ func patientPath(p crm.Patient) string {
 
 func (s *Server) createPatient(c *call) (reply, error) {
 	var cmd commands.CreatePatient
-	if err := s.decode(c.r, &cmd.Fields); err != nil {
+	if err := c.decode(&cmd.Fields); err != nil {
 		return reply{}, err
 	}
-	p, err := actors.Exec(c.ctx, s.clinics, c.meta, cmd)
+	p, err := execute(c, s.clinics, cmd)
 	if err != nil {
 		return reply{}, err
 	}
@@ -54,10 +53,10 @@ func (s *Server) updatePatient(c *call) (reply, error) {
 	if cmd.PatientID, err = c.pathID("patient_id", crm.ErrPatientNotFound); err != nil {
 		return reply{}, err
 	}
-	if err := s.decode(c.r, &cmd.Fields); err != nil {
+	if err := c.decode(&cmd.Fields); err != nil {
 		return reply{}, err
 	}
-	p, err := actors.Exec(c.ctx, s.clinics, c.meta, cmd)
+	p, err := execute(c, s.clinics, cmd)
 	if err != nil {
 		return reply{}, err
 	}

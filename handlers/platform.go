@@ -3,17 +3,16 @@ package handlers
 import (
 	"github.com/google/uuid"
 
-	"github.com/aura-clinic/aura/actors"
 	"github.com/aura-clinic/aura/actors/commands"
 	"github.com/aura-clinic/aura/actors/platform"
 )
 
 func (s *Server) createAPIKey(c *call) (reply, error) {
 	var cmd commands.CreateAPIKey
-	if err := s.decode(c.r, &cmd); err != nil {
+	if err := c.decode(&cmd); err != nil {
 		return reply{}, err
 	}
-	key, err := actors.Exec(c.ctx, s.exec, c.meta, cmd)
+	key, err := execute(c, s.exec, cmd)
 	if err != nil {
 		return reply{}, err
 	}
@@ -37,7 +36,7 @@ func (s *Server) revokeAPIKey(c *call) (reply, error) {
 	if err != nil {
 		return reply{}, err
 	}
-	if _, err := actors.Exec(c.ctx, s.exec, c.meta, commands.RevokeAPIKey{KeyID: id}); err != nil {
+	if _, err := execute(c, s.exec, commands.RevokeAPIKey{KeyID: id}); err != nil {
 		return reply{}, err
 	}
 	return reply{status: 204}, nil
@@ -45,10 +44,10 @@ func (s *Server) revokeAPIKey(c *call) (reply, error) {
 
 func (s *Server) createClinic(c *call) (reply, error) {
 	var cmd commands.CreateClinic
-	if err := s.decode(c.r, &cmd); err != nil {
+	if err := c.decode(&cmd); err != nil {
 		return reply{}, err
 	}
-	clinic, err := actors.Exec(c.ctx, s.exec, c.meta, cmd)
+	clinic, err := execute(c, s.exec, cmd)
 	if err != nil {
 		return reply{}, err
 	}
@@ -71,11 +70,11 @@ func (s *Server) getClinic(c *call) (reply, error) { return ok(c.clinic), nil }
 
 func (s *Server) addMember(c *call) (reply, error) {
 	cmd := commands.AddMember{}
-	if err := s.decode(c.r, &cmd); err != nil {
+	if err := c.decode(&cmd); err != nil {
 		return reply{}, err
 	}
 	cmd.GranterRole = c.clinic.Role
-	m, err := actors.Exec(c.ctx, s.clinics, c.meta, cmd)
+	m, err := execute(c, s.clinics, cmd)
 	if err != nil {
 		return reply{}, err
 	}

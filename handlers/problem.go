@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/aura-clinic/aura/actors"
 	"github.com/aura-clinic/aura/actors/fault"
 )
 
@@ -96,6 +97,10 @@ func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, err error)
 		h.Set("WWW-Authenticate", `Bearer realm="aura"`)
 	case http.StatusServiceUnavailable:
 		h.Set("Retry-After", "1")
+	case http.StatusConflict:
+		if p.Code == actors.ErrKeyInFlight.Name() {
+			h.Set("Retry-After", "1")
+		}
 	}
 	w.WriteHeader(p.Status)
 	_ = json.NewEncoder(w).Encode(p)

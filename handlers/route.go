@@ -48,6 +48,7 @@ type call struct {
 	user   platform.User
 	clinic platform.ClinicMembership // clinic routes only
 	meta   actors.Meta
+	body   []byte // POST and PATCH: the raw JSON body
 }
 
 // reply is a successful response.
@@ -75,7 +76,14 @@ func (s *Server) serve(rt route) http.Handler {
 			return
 		}
 		info.userID = c.user.ID
+		if err := s.prepare(c, rt); err != nil {
+			s.writeProblem(w, r, err)
+			return
+		}
 		rep, err := rt.handle(c)
+		if info.replayed {
+			w.Header().Set(IdempotentReplayedHeader, "true")
+		}
 		if err != nil {
 			s.writeProblem(w, r, err)
 			return
@@ -108,6 +116,31 @@ func (s *Server) admit(c *call, a access) error {
 	c.meta.ClinicID = clinicID
 	if !c.clinic.Role.Can(a.permission) {
 		return fault.ErrForbidden.Errorf("Your role (%s) does not allow this.", c.clinic.Role)
+	}
+	return nil
+}
+
+// prepare reads what the endpoint needs of the request beyond its caller:
+// every POST's Idempotency-Key, and the body of POST and PATCH, whose
+// canonical form goes into the key's fingerprint.
+func (s *Server) prepare(c *call, rt route) error {
+	if rt.method != http.MethodPost && rt.method != http.MethodPatch {
+		return nil
+	}
+	var key string
+	if rt.method == http.MethodPost {
+		var err error
+		if key, err = idempotencyKey(c.r); err != nil {
+			return err
+		}
+	}
+	body, err := s.readBody(c.r)
+	if err != nil {
+		return err
+	}
+	c.body = body
+	if key != "" {
+		c.meta.Idempotency = &actors.Idempotency{Key: key, Fingerprint: fingerprint(rt.method, rt.path, body)}
 	}
 	return nil
 }

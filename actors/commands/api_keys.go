@@ -13,7 +13,14 @@ import (
 // NewKey is a freshly created API key with its secret, shown once.
 type NewKey struct {
 	platform.APIKey
-	Key string `json:"key"`
+	Key string `json:"key,omitempty"`
+}
+
+// Redacted implements actors.Redacter: the secret is never stored, so an
+// idempotent replay of the creation shows the key without it.
+func (k NewKey) Redacted() any {
+	k.Key = ""
+	return k
 }
 
 // CreateAPIKey gives the caller a new API key.

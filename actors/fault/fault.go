@@ -171,3 +171,30 @@ func (f *Fields) Length(pointer, s string, min, max int) {
 		f.Add(pointer, "too_long", fmt.Sprintf("must be at most %d characters", max))
 	}
 }
+
+// kindNames are the stable names of the kinds, as stored with idempotent
+// outcomes; append only.
+var kindNames = [...]string{
+	Internal: "internal", Invalid: "invalid", Unauthenticated: "unauthenticated",
+	Forbidden: "forbidden", NotFound: "not_found", MethodNotAllowed: "method_not_allowed",
+	Conflict: "conflict", TooLarge: "too_large", UnsupportedMedia: "unsupported_media",
+	Unprocessable: "unprocessable", Unavailable: "unavailable",
+}
+
+// String returns the kind's stable name.
+func (k Kind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("kind(%d)", k)
+}
+
+// ParseKind returns the kind named s (see String).
+func ParseKind(s string) (Kind, bool) {
+	for k, name := range kindNames {
+		if name == s {
+			return Kind(k), true
+		}
+	}
+	return Internal, false
+}

@@ -26,6 +26,10 @@ type config struct {
 	ShutdownTimeout time.Duration // AURA_SHUTDOWN_TIMEOUT
 	HTTP            handlers.Config
 	Actors          actors.Config
+	// IdempotencyTTL is how long a stored outcome is replayed.
+	IdempotencyTTL time.Duration // AURA_IDEMPOTENCY_TTL
+	// IdempotencyCleanupInterval is how often serve deletes expired keys.
+	IdempotencyCleanupInterval time.Duration // AURA_IDEMPOTENCY_CLEANUP_INTERVAL
 }
 
 // loadConfig reads the configuration through getenv; a malformed value is an
@@ -44,8 +48,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 			ProblemBaseURL: r.str("AURA_PROBLEM_BASE_URL", handlers.DefaultProblemBaseURL),
 		},
 		Actors: actors.Config{
-			IdleTimeout: r.duration("AURA_ACTOR_IDLE_TIMEOUT", 5*time.Minute),
+			IdleTimeout:          r.duration("AURA_ACTOR_IDLE_TIMEOUT", 5*time.Minute),
+			IdempotencyCacheSize: int(r.integer("AURA_IDEMPOTENCY_CACHE_SIZE", 1024)),
 		},
+		IdempotencyTTL:             r.duration("AURA_IDEMPOTENCY_TTL", actors.DefaultIdempotencyTTL),
+		IdempotencyCleanupInterval: r.duration("AURA_IDEMPOTENCY_CLEANUP_INTERVAL", 10*time.Minute),
 	}
 	if err := cfg.LogLevel.UnmarshalText([]byte(r.str("AURA_LOG_LEVEL", "info"))); err != nil {
 		r.errs = append(r.errs, fmt.Sprintf("AURA_LOG_LEVEL: %v", err))

@@ -37,7 +37,9 @@ func TestLoadConfigDefaults(t *testing.T) {
 			MaxBodyBytes:   1 << 20,
 			ProblemBaseURL: handlers.DefaultProblemBaseURL,
 		},
-		Actors: actors.Config{IdleTimeout: 5 * time.Minute},
+		Actors:                     actors.Config{IdleTimeout: 5 * time.Minute, IdempotencyCacheSize: 1024},
+		IdempotencyTTL:             24 * time.Hour,
+		IdempotencyCleanupInterval: 10 * time.Minute,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", got, want)
@@ -47,16 +49,19 @@ func TestLoadConfigDefaults(t *testing.T) {
 // TestLoadConfigOverrides proves each variable is read into its field.
 func TestLoadConfigOverrides(t *testing.T) {
 	got, err := loadConfig(env(map[string]string{
-		"AURA_DATABASE_URL":       "postgres://aura:secret@db:5433/prod?sslmode=require",
-		"AURA_HTTP_ADDR":          "127.0.0.1:9090",
-		"AURA_AUTO_MIGRATE":       "false",
-		"AURA_LOG_LEVEL":          "DEBUG",
-		"AURA_LOG_FORMAT":         "text",
-		"AURA_SHUTDOWN_TIMEOUT":   "3s",
-		"AURA_REQUEST_TIMEOUT":    "1500ms",
-		"AURA_MAX_BODY_BYTES":     "4096",
-		"AURA_PROBLEM_BASE_URL":   "https://errors.example.org/p/",
-		"AURA_ACTOR_IDLE_TIMEOUT": "1m",
+		"AURA_DATABASE_URL":                 "postgres://aura:secret@db:5433/prod?sslmode=require",
+		"AURA_HTTP_ADDR":                    "127.0.0.1:9090",
+		"AURA_AUTO_MIGRATE":                 "false",
+		"AURA_LOG_LEVEL":                    "DEBUG",
+		"AURA_LOG_FORMAT":                   "text",
+		"AURA_SHUTDOWN_TIMEOUT":             "3s",
+		"AURA_REQUEST_TIMEOUT":              "1500ms",
+		"AURA_MAX_BODY_BYTES":               "4096",
+		"AURA_PROBLEM_BASE_URL":             "https://errors.example.org/p/",
+		"AURA_ACTOR_IDLE_TIMEOUT":           "1m",
+		"AURA_IDEMPOTENCY_TTL":              "2h",
+		"AURA_IDEMPOTENCY_CACHE_SIZE":       "64",
+		"AURA_IDEMPOTENCY_CLEANUP_INTERVAL": "30s",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +78,9 @@ func TestLoadConfigOverrides(t *testing.T) {
 			MaxBodyBytes:   4096,
 			ProblemBaseURL: "https://errors.example.org/p/",
 		},
-		Actors: actors.Config{IdleTimeout: time.Minute},
+		Actors:                     actors.Config{IdleTimeout: time.Minute, IdempotencyCacheSize: 64},
+		IdempotencyTTL:             2 * time.Hour,
+		IdempotencyCleanupInterval: 30 * time.Second,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("overrides:\n got %+v\nwant %+v", got, want)

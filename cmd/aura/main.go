@@ -4,6 +4,7 @@
 //	aura serve                                 run the HTTP API
 //	aura migrate                               apply pending migrations and exit
 //	aura user create --email E --name N        create (or find) a user and print a new API key
+//	aura idempotency cleanup                   delete expired idempotency keys now
 //
 // Configuration comes from the environment; see config.go and the README.
 package main
@@ -22,6 +23,7 @@ const usage = `usage:
   aura serve [--no-migrate]                 run the HTTP API
   aura migrate                              apply pending migrations and exit
   aura user create --email E --name N       create (or find) a user; prints a new API key as the last line
+  aura idempotency cleanup                  delete expired idempotency keys now
 
 configuration: environment variables, listed in the README (AURA_DATABASE_URL, AURA_HTTP_ADDR, ...)
 `
@@ -53,6 +55,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return migrate(ctx, cfg, logger)
 	case "user":
 		return userCommand(ctx, cfg, logger, args[1:], stdout, stderr)
+	case "idempotency":
+		return idempotencyCommand(ctx, cfg, logger, args[1:], stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

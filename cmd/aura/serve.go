@@ -40,7 +40,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, args []string, 
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
-	exec := actors.NewExecutor(pool, logger)
+	exec := actors.NewExecutor(pool, logger, actors.WithIdempotencyTTL(cfg.IdempotencyTTL))
 	clinics := actors.NewRegistry(exec, logger, cfg.Actors)
 	api, err := handlers.New(cfg.HTTP, logger, pool, exec, clinics)
 	if err != nil {
@@ -58,6 +58,13 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, args []string, 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(listener) }()
 	logger.Info("aura serving", "addr", listener.Addr().String())
+	cleanupCtx, stopCleanup := context.WithCancel(context.Background())
+	cleaned := make(chan struct{})
+	go func() {
+		defer close(cleaned)
+		cleanIdempotencyKeys(cleanupCtx, pool, logger, cfg.IdempotencyCleanupInterval)
+	}()
+	defer func() { stopCleanup(); <-cleaned }()
 
 	select {
 	case err := <-served:

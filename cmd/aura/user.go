@@ -39,7 +39,7 @@ func userCommand(ctx context.Context, cfg config, logger *slog.Logger, args []st
 		return err
 	}
 	defer pool.Close()
-	res, err := actors.Exec(ctx, actors.NewExecutor(pool, logger), actors.Meta{RequestID: "cli"},
+	res, _, err := actors.Exec(ctx, actors.NewExecutor(pool, logger), actors.Meta{RequestID: "cli"},
 		commands.CreateUser{Email: *email, Name: *name, KeyName: *keyName})
 	if err != nil {
 		return explain(err)
