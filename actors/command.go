@@ -48,8 +48,8 @@ type Dispatcher interface {
 // earlier request with the same idempotency key, or an error.
 type result struct {
 	value    any
-	replay   json.RawMessage       // the stored value, when replayed
-	replayed bool                  // the outcome (value or error) is a stored one
+	replay   json.RawMessage // the stored value, when replayed
+	replayed bool            // the outcome (value or error) is a stored one
 	err      error
 	record   *store.IdempotencyRecord // the key's record, stored or found
 }
