@@ -59,7 +59,13 @@ func (a *clinicActor) handle(req *request) result {
 	}
 	res := a.exec.run(req.ctx, req.meta, req.job)
 	if res.record != nil {
-		a.keys.Add(scope, *res.record)
+		// The record's expiry is the database's clock; never cache past this
+		// host's own view of the TTL, in case the clocks differ.
+		rec := *res.record
+		if local := time.Now().Add(a.exec.idempotencyTTL); local.Before(rec.ExpiresAt) {
+			rec.ExpiresAt = local
+		}
+		a.keys.Add(scope, rec)
 	}
 	return res
 }

@@ -31,10 +31,15 @@ type Executor struct {
 // ExecutorOption configures an Executor.
 type ExecutorOption func(*Executor)
 
-// WithIdempotencyTTL sets how long stored outcomes are replayed (default 24h).
+// MinIdempotencyTTL is the shortest TTL PostgreSQL's intervals can hold
+// faithfully enough to expire keys.
+const MinIdempotencyTTL = time.Millisecond
+
+// WithIdempotencyTTL sets how long stored outcomes are replayed (default
+// 24h); a TTL under MinIdempotencyTTL is ignored.
 func WithIdempotencyTTL(ttl time.Duration) ExecutorOption {
 	return func(e *Executor) {
-		if ttl > 0 {
+		if ttl >= MinIdempotencyTTL {
 			e.idempotencyTTL = ttl
 		}
 	}

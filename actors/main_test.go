@@ -36,7 +36,13 @@ func newExecutor(t *testing.T) *actors.Executor {
 // test ends (Stop is idempotent, so tests may stop it themselves).
 func newRegistry(t *testing.T, cfg actors.Config) *actors.Registry {
 	t.Helper()
-	r := actors.NewRegistry(newExecutor(t), discard, cfg)
+	return registryOn(t, newExecutor(t), cfg)
+}
+
+// registryOn is newRegistry with the Executor its actors run commands on.
+func registryOn(t *testing.T, exec *actors.Executor, cfg actors.Config) *actors.Registry {
+	t.Helper()
+	r := actors.NewRegistry(exec, discard, cfg)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 		defer cancel()

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -30,33 +31,49 @@ type api struct {
 	t       *testing.T
 	url     string
 	clinics *actors.Registry
+	// stop closes the server and stops its actors, as a process's shutdown
+	// does; it runs once, at the latest when the test ends.
+	stop func()
 }
 
 // newAPI starts the API on a test server; tune adjusts the HTTP config.
 func newAPI(t *testing.T, tune ...func(*handlers.Config)) *api {
 	t.Helper()
-	pool := dbtest.Pool(t)
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	exec := actors.NewExecutor(pool, logger)
-	clinics := actors.NewRegistry(exec, logger, actors.Config{})
 	var cfg handlers.Config
 	for _, f := range tune {
 		f(&cfg)
 	}
+	return newAPIWith(t, cfg)
+}
+
+// newAPIWith starts the API with the HTTP config cfg and the executor's
+// options (such as actors.WithIdempotencyTTL). Each call is an instance of
+// its own (server, executor, actor registry) over the package's database,
+// as another process would be.
+func newAPIWith(t *testing.T, cfg handlers.Config, opts ...actors.ExecutorOption) *api {
+	t.Helper()
+	pool := dbtest.Pool(t)
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	exec := actors.NewExecutor(pool, logger, opts...)
+	clinics := actors.NewRegistry(exec, logger, actors.Config{})
 	srv, err := handlers.New(cfg, logger, pool, exec, clinics)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ts := httptest.NewServer(srv)
-	t.Cleanup(func() {
-		ts.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := clinics.Stop(ctx); err != nil {
-			t.Errorf("stop actors: %v", err)
-		}
-	})
-	return &api{t: t, url: ts.URL, clinics: clinics}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			ts.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := clinics.Stop(ctx); err != nil {
+				t.Errorf("stop actors: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return &api{t: t, url: ts.URL, clinics: clinics, stop: stop}
 }
 
 // newUser creates a user with a fresh API key, as `aura user create` does,
@@ -106,6 +123,13 @@ func email(t *testing.T, tag string) string {
 // Content-Length) or another io.Reader (sent chunked, without one).
 func (a *api) call(method, path, key string, body any, headers ...string) response {
 	a.t.Helper()
+	return a.do(a.request(method, path, key, body, headers...))
+}
+
+// request builds what call sends: headers are name, value pairs set after
+// the defaults (a value of noHeader removes the header).
+func (a *api) request(method, path, key string, body any, headers ...string) *http.Request {
+	a.t.Helper()
 	var reader io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -142,18 +166,34 @@ func (a *api) call(method, path, key string, body any, headers ...string) respon
 		}
 		req.Header.Set(headers[i], headers[i+1])
 	}
+	return req
+}
+
+// do sends req and reads the response.
+func (a *api) do(req *http.Request) response {
+	a.t.Helper()
+	r, err := send(req)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return r
+}
+
+// send sends req and reads the response. Unlike do it never fails a test,
+// so it may run on any goroutine.
+func send(req *http.Request) (response, error) {
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		a.t.Fatalf("%s %s: %v", method, path, err)
+		return response{}, fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
-		a.t.Fatal(err)
+		return response{}, fmt.Errorf("%s %s: read body: %w", req.Method, req.URL.Path, err)
 	}
 	r := response{Response: resp, raw: raw}
 	_ = json.Unmarshal(raw, &r.body)
-	return r
+	return r, nil
 }
 
 // want fails the test unless the response has the status.

@@ -54,6 +54,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 		IdempotencyTTL:             r.duration("AURA_IDEMPOTENCY_TTL", actors.DefaultIdempotencyTTL),
 		IdempotencyCleanupInterval: r.duration("AURA_IDEMPOTENCY_CLEANUP_INTERVAL", 10*time.Minute),
 	}
+	if cfg.IdempotencyTTL < actors.MinIdempotencyTTL {
+		r.errs = append(r.errs, fmt.Sprintf("AURA_IDEMPOTENCY_TTL: %v is shorter than %v", cfg.IdempotencyTTL, actors.MinIdempotencyTTL))
+	}
 	if err := cfg.LogLevel.UnmarshalText([]byte(r.str("AURA_LOG_LEVEL", "info"))); err != nil {
 		r.errs = append(r.errs, fmt.Sprintf("AURA_LOG_LEVEL: %v", err))
 	}

@@ -104,6 +104,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"AURA_HTTP_ADDR", "8080"},
 		{"AURA_PROBLEM_BASE_URL", "/problems/"},
 		{"AURA_DATABASE_URL", "postgres://aura:s3cret@db:notaport/aura"},
+		{"AURA_IDEMPOTENCY_TTL", "500ns"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+"="+tt.value, func(t *testing.T) {

@@ -82,6 +82,9 @@ func (q *Queries) SaveIdempotencyRecord(ctx context.Context, rec IdempotencyReco
 // PurgeExpiredIdempotencyKeys deletes every expired record, batch rows per
 // statement so that no lock is held for long, and returns how many it deleted.
 func (q *Queries) PurgeExpiredIdempotencyKeys(ctx context.Context, batch int) (int64, error) {
+	if batch <= 0 {
+		return 0, fmt.Errorf("purge idempotency keys: batch %d is not positive", batch)
+	}
 	var total int64
 	for {
 		n, err := q.deleteExpiredIdempotencyKeys(ctx, batch)
