@@ -19,22 +19,24 @@ type request struct {
 }
 
 // clinicActor executes one clinic's writes one at a time, in mailbox order.
-// It holds the clinic's in-memory state: the recently used idempotency keys,
+// It holds the clinic's in-memory state: its rate-limit buckets (per user
+// and for the whole clinic) and the recently used idempotency keys,
 // so that a replay needs no database round trip (the database row stays
 // authoritative: the cache only holds committed records, which never change
 // until they expire).
 type clinicActor struct {
 	exec    *Executor
 	keys    *lru.Cache[scopeOf, store.IdempotencyRecord]
+	limits  rateState
 	stopped chan struct{} // closed once the actor has stopped
 }
 
-func newClinicActor(exec *Executor, cacheSize int, stopped chan struct{}) *clinicActor {
-	keys, err := lru.New[scopeOf, store.IdempotencyRecord](cacheSize)
+func newClinicActor(exec *Executor, cfg Config, stopped chan struct{}) *clinicActor {
+	keys, err := lru.New[scopeOf, store.IdempotencyRecord](cfg.IdempotencyCacheSize)
 	if err != nil {
 		panic(err) // unreachable: the registry's config makes the size positive
 	}
-	return &clinicActor{exec: exec, keys: keys, stopped: stopped}
+	return &clinicActor{exec: exec, keys: keys, limits: newRateState(cfg.Limits), stopped: stopped}
 }
 
 // Receive implements actor.Actor.
@@ -42,6 +44,8 @@ func (a *clinicActor) Receive(c actor.Context) {
 	switch msg := c.Message().(type) {
 	case *request:
 		msg.reply <- a.handle(msg)
+	case *admission:
+		msg.reply <- a.limits.admit(time.Now(), msg.user, msg.class)
 	case *actor.Stopped:
 		close(a.stopped)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/aura-clinic/aura/actors/fault"
+	"github.com/aura-clinic/aura/actors/ratelimit"
 )
 
 // Config tunes the registry of clinic actors.
@@ -24,6 +25,9 @@ type Config struct {
 	// IdempotencyCacheSize is how many recently used idempotency keys each
 	// clinic actor keeps in memory. Default 1024.
 	IdempotencyCacheSize int
+	// Limits are the rate limits whose user and clinic buckets each clinic
+	// actor keeps. The zero value limits nothing.
+	Limits ratelimit.Limits
 }
 
 func (c Config) withDefaults() Config {
@@ -97,25 +101,35 @@ func (r *Registry) dispatch(ctx context.Context, m Meta, j job) result {
 	if err := r.send(m.ClinicID, req); err != nil {
 		return result{err: err}
 	}
+	res, err := await(ctx, r, m.ClinicID, req.reply)
+	if err != nil {
+		return result{err: err}
+	}
+	return res
+}
+
+// await waits for the clinic actor's answer on reply, or for ctx.
+func await[T any](ctx context.Context, r *Registry, clinicID uuid.UUID, reply <-chan T) (T, error) {
 	select {
-	case res := <-req.reply:
-		r.release(m.ClinicID)
-		return res
+	case v := <-reply:
+		r.release(clinicID)
+		return v, nil
 	case <-ctx.Done():
-		// The request stays in flight until the actor answers it: an actor
+		// The message stays in flight until the actor answers it: an actor
 		// still executing it must not be passivated, or the clinic's next
 		// command would run beside it on a fresh actor.
 		go func() {
-			<-req.reply
-			r.release(m.ClinicID)
+			<-reply
+			r.release(clinicID)
 		}()
-		return result{err: timeoutError(ctx)}
+		var zero T
+		return zero, timeoutError(ctx)
 	}
 }
 
-// send delivers req to the clinic's actor, spawning it if needed. Sending
+// send delivers msg to the clinic's actor, spawning it if needed. Sending
 // under the lock orders every send before a passivation or Stop's poison.
-func (r *Registry) send(clinicID uuid.UUID, req *request) error {
+func (r *Registry) send(clinicID uuid.UUID, msg any) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
@@ -124,12 +138,12 @@ func (r *Registry) send(clinicID uuid.UUID, req *request) error {
 	e, ok := r.actors[clinicID]
 	if !ok {
 		stopped := make(chan struct{})
-		props := actor.PropsFromProducer(func() actor.Actor { return newClinicActor(r.exec, r.cfg.IdempotencyCacheSize, stopped) })
+		props := actor.PropsFromProducer(func() actor.Actor { return newClinicActor(r.exec, r.cfg, stopped) })
 		e = &entry{pid: r.system.Root.SpawnPrefix(props, "clinic-"+clinicID.String()), stopped: stopped}
 		r.actors[clinicID] = e
 	}
 	e.inflight++
-	r.system.Root.Send(e.pid, req)
+	r.system.Root.Send(e.pid, msg)
 	return nil
 }
 

@@ -13,16 +13,18 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/aura-clinic/aura/actors/fault"
+	"github.com/aura-clinic/aura/actors/ratelimit"
 )
 
 // requestInfo is what the middleware learns about a request, shared by the
 // access log and the steps inside it.
 type requestInfo struct {
 	requestID   string
-	route       string    // the route template, once routed
-	userID      uuid.UUID // once authenticated
-	problemCode string    // when answered with a problem
-	replayed    bool      // answered with an idempotent replay
+	route       string             // the route template, once routed
+	userID      uuid.UUID          // once authenticated
+	problemCode string             // when answered with a problem
+	replayed    bool               // answered with an idempotent replay
+	limits      ratelimit.Decision // the rate limits the request was counted against
 }
 
 type infoKey struct{}

@@ -25,6 +25,7 @@ var statusOf = map[fault.Kind]int{
 	fault.UnsupportedMedia: http.StatusUnsupportedMediaType,
 	fault.Unprocessable:    http.StatusUnprocessableEntity,
 	fault.Unavailable:      http.StatusServiceUnavailable,
+	fault.RateLimited:      http.StatusTooManyRequests,
 }
 
 // errDatabaseUnavailable answers requests while the database cannot be reached.
@@ -40,6 +41,8 @@ type Problem struct {
 	Code      string             `json:"code"`
 	RequestID string             `json:"request_id"`
 	Errors    []fault.FieldError `json:"errors,omitempty"`
+	// ViolatedPolicies names the exhausted rate-limit policies of a 429.
+	ViolatedPolicies []string `json:"violated_policies,omitempty"`
 }
 
 // ProblemContentType is the media type of every error response.
@@ -89,7 +92,11 @@ func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, err error)
 			"code", p.Code, "error", err.Error())
 	}
 	info.problemCode = p.Code
+	if !info.limits.Allowed {
+		p.ViolatedPolicies = info.limits.Violated()
+	}
 	h := w.Header()
+	writeRateHeaders(h, info.limits)
 	h.Set("Content-Type", ProblemContentType)
 	h.Set("Cache-Control", "no-store")
 	switch p.Status {

@@ -11,6 +11,7 @@ import (
 	"github.com/aura-clinic/aura/actors"
 	"github.com/aura-clinic/aura/actors/fault"
 	"github.com/aura-clinic/aura/actors/platform"
+	"github.com/aura-clinic/aura/actors/ratelimit"
 )
 
 // access says who may call a route.
@@ -35,6 +36,22 @@ type route struct {
 	path   string
 	access access
 	handle endpoint
+	class  ratelimit.Class // the rate class its requests count against
+}
+
+func get(path string, a access, h endpoint) route   { return newRoute(http.MethodGet, path, a, h) }
+func post(path string, a access, h endpoint) route  { return newRoute(http.MethodPost, path, a, h) }
+func patch(path string, a access, h endpoint) route { return newRoute(http.MethodPatch, path, a, h) }
+func del(path string, a access, h endpoint) route   { return newRoute(http.MethodDelete, path, a, h) }
+
+func newRoute(method, path string, a access, h endpoint) route {
+	return route{method: method, path: path, access: a, handle: h, class: classOf(method)}
+}
+
+// payments puts the route in the payments rate class.
+func (rt route) payments() route {
+	rt.class = ratelimit.ClassPayments
+	return rt
 }
 
 // endpoint handles a request whose caller has been checked, and returns the
@@ -71,16 +88,7 @@ func (s *Server) serve(rt route) http.Handler {
 		info := infoFrom(r.Context())
 		info.route = rt.path
 		c := &call{r: r, ctx: r.Context(), meta: actors.Meta{RequestID: info.requestID}}
-		if err := s.admit(c, rt.access); err != nil {
-			s.writeProblem(w, r, err)
-			return
-		}
-		info.userID = c.user.ID
-		if err := s.prepare(c, rt); err != nil {
-			s.writeProblem(w, r, err)
-			return
-		}
-		rep, err := rt.handle(c)
+		rep, err := s.run(c, rt)
 		if info.replayed {
 			w.Header().Set(IdempotentReplayedHeader, "true")
 		}
@@ -88,8 +96,45 @@ func (s *Server) serve(rt route) http.Handler {
 			s.writeProblem(w, r, err)
 			return
 		}
-		writeReply(w, rep)
+		s.writeReply(w, r, rep)
 	})
+}
+
+// run takes a request through its steps, in order: the ip rate limit,
+// authentication and membership, the user and clinic rate limits, the
+// idempotency key and body, and the endpoint.
+func (s *Server) run(c *call, rt route) (reply, error) {
+	if err := s.limitEdge(c.r, ratelimit.ScopeIP, s.clientIP(c.r), rt.class); err != nil {
+		return reply{}, err
+	}
+	if err := s.admit(c, rt.access); err != nil {
+		return reply{}, err
+	}
+	infoFrom(c.ctx).userID = c.user.ID
+	if err := s.limitCaller(c, rt); err != nil {
+		return reply{}, err
+	}
+	if err := s.prepare(c, rt); err != nil {
+		return reply{}, err
+	}
+	return rt.handle(c)
+}
+
+// limitCaller counts a signed-in request against its user and clinic
+// buckets: the clinic actor's on clinic routes, the edge's elsewhere.
+func (s *Server) limitCaller(c *call, rt route) error {
+	switch {
+	case c.meta.ClinicID != uuid.Nil:
+		d, err := s.clinics.Admit(c.ctx, c.meta.ClinicID, c.user.ID, rt.class)
+		if err != nil {
+			return err
+		}
+		return record(c.r, d)
+	case c.user.ID != uuid.Nil:
+		return s.limitEdge(c.r, ratelimit.ScopeUser, c.user.ID.String(), rt.class)
+	default:
+		return nil
+	}
 }
 
 // admit authenticates the caller and, on clinic routes, checks membership
@@ -155,7 +200,8 @@ func (c *call) pathID(name string, notFound fault.Code) (uuid.UUID, error) {
 	return id, nil
 }
 
-func writeReply(w http.ResponseWriter, rep reply) {
+func (s *Server) writeReply(w http.ResponseWriter, r *http.Request, rep reply) {
+	writeRateHeaders(w.Header(), infoFrom(r.Context()).limits)
 	if rep.location != "" {
 		w.Header().Set("Location", rep.location)
 	}

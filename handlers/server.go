@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/aura-clinic/aura/actors"
 	"github.com/aura-clinic/aura/actors/fault"
+	"github.com/aura-clinic/aura/actors/ratelimit"
 	"github.com/aura-clinic/aura/schema/store"
 )
 
@@ -31,6 +33,11 @@ type Config struct {
 	// ProblemBaseURL prefixes each problem's code to form its type URI.
 	// Default "https://aura.example/problems/".
 	ProblemBaseURL string
+	// Limits are the rate limits; the edge keeps the ip buckets and the user
+	// buckets of routes outside a clinic. The zero value limits nothing.
+	Limits ratelimit.Limits
+	// TrustedProxies are the peers whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
 }
 
 // DefaultProblemBaseURL is the documented base of problem type URIs.
@@ -64,6 +71,9 @@ type Server struct {
 	exec    *actors.Executor // writes outside any clinic
 	clinics *actors.Registry // writes under /v1/clinics/{clinic_id}
 	handler http.Handler
+	// edgeBuckets are the rate buckets kept at the edge (ip, and user on
+	// routes outside a clinic); the clinic actors keep the others.
+	edgeBuckets *ratelimit.Keyed
 }
 
 // New returns the API. Reads go to pool directly; writes under a clinic go to
@@ -73,7 +83,8 @@ func New(cfg Config, logger *slog.Logger, pool *pgxpool.Pool, exec *actors.Execu
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, logger: logger, pool: pool, queries: store.New(pool), exec: exec, clinics: clinics}
+	s := &Server{cfg: cfg, logger: logger, pool: pool, queries: store.New(pool), exec: exec, clinics: clinics,
+		edgeBuckets: ratelimit.NewKeyed(0)}
 	router := mux.NewRouter()
 	for _, rt := range s.routes() {
 		methods := []string{rt.method}
@@ -104,9 +115,16 @@ var (
 	errMethodNotAllowed = fault.Define("method_not_allowed", fault.MethodNotAllowed, "Method not allowed")
 )
 
-// fail is a handler that always answers err.
+// fail is a handler that always answers err, after counting the request
+// against the client's ip bucket like any other.
 func (s *Server) fail(err error) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.writeProblem(w, r, err) })
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		answer := err
+		if limitErr := s.limitEdge(r, ratelimit.ScopeIP, s.clientIP(r), classOf(r.Method)); limitErr != nil {
+			answer = limitErr
+		}
+		s.writeProblem(w, r, answer)
+	})
 }
 
 // methodNotAllowed answers 405 with the Allow header RFC 9110 requires: the
@@ -124,6 +142,6 @@ func (s *Server) methodNotAllowed(router *mux.Router) http.Handler {
 			}
 		}
 		w.Header().Set("Allow", strings.Join(allow, ", "))
-		s.writeProblem(w, r, errMethodNotAllowed.New("This path does not support this method."))
+		s.fail(errMethodNotAllowed.New("This path does not support this method.")).ServeHTTP(w, r)
 	})
 }

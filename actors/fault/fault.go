@@ -34,6 +34,7 @@ const (
 	UnsupportedMedia             // the body has the wrong content type
 	Unprocessable                // well-formed, but breaks a validation or domain rule
 	Unavailable                  // temporarily unable to answer (timeout, shutdown, dependency down)
+	RateLimited                  // over a rate limit; retry later
 )
 
 // Code is a stable, machine-readable error code. Declare each with Define.
@@ -178,7 +179,7 @@ var kindNames = [...]string{
 	Internal: "internal", Invalid: "invalid", Unauthenticated: "unauthenticated",
 	Forbidden: "forbidden", NotFound: "not_found", MethodNotAllowed: "method_not_allowed",
 	Conflict: "conflict", TooLarge: "too_large", UnsupportedMedia: "unsupported_media",
-	Unprocessable: "unprocessable", Unavailable: "unavailable",
+	Unprocessable: "unprocessable", Unavailable: "unavailable", RateLimited: "rate_limited",
 }
 
 // String returns the kind's stable name.

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/aura-clinic/aura/actors"
+	"github.com/aura-clinic/aura/actors/ratelimit"
 	"github.com/aura-clinic/aura/handlers"
 )
 
@@ -56,6 +57,14 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	if cfg.IdempotencyTTL < actors.MinIdempotencyTTL {
 		r.errs = append(r.errs, fmt.Sprintf("AURA_IDEMPOTENCY_TTL: %v is shorter than %v", cfg.IdempotencyTTL, actors.MinIdempotencyTTL))
+	}
+	limits, err := ratelimit.Parse(getenv("AURA_RATE_LIMITS"))
+	if err != nil {
+		r.errs = append(r.errs, "AURA_RATE_LIMITS: "+err.Error())
+	}
+	cfg.HTTP.Limits, cfg.Actors.Limits = limits, limits
+	if cfg.HTTP.TrustedProxies, err = handlers.ParseTrustedProxies(getenv("AURA_TRUSTED_PROXIES")); err != nil {
+		r.errs = append(r.errs, "AURA_TRUSTED_PROXIES: "+err.Error())
 	}
 	if err := cfg.LogLevel.UnmarshalText([]byte(r.str("AURA_LOG_LEVEL", "info"))); err != nil {
 		r.errs = append(r.errs, fmt.Sprintf("AURA_LOG_LEVEL: %v", err))

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"log/slog"
+	"net/netip"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aura-clinic/aura/actors"
+	"github.com/aura-clinic/aura/actors/ratelimit"
 	"github.com/aura-clinic/aura/handlers"
 )
 
@@ -36,8 +38,9 @@ func TestLoadConfigDefaults(t *testing.T) {
 			RequestTimeout: 10 * time.Second,
 			MaxBodyBytes:   1 << 20,
 			ProblemBaseURL: handlers.DefaultProblemBaseURL,
+			Limits:         ratelimit.Default(),
 		},
-		Actors:                     actors.Config{IdleTimeout: 5 * time.Minute, IdempotencyCacheSize: 1024},
+		Actors:                     actors.Config{IdleTimeout: 5 * time.Minute, IdempotencyCacheSize: 1024, Limits: ratelimit.Default()},
 		IdempotencyTTL:             24 * time.Hour,
 		IdempotencyCleanupInterval: 10 * time.Minute,
 	}
@@ -62,6 +65,8 @@ func TestLoadConfigOverrides(t *testing.T) {
 		"AURA_IDEMPOTENCY_TTL":              "2h",
 		"AURA_IDEMPOTENCY_CACHE_SIZE":       "64",
 		"AURA_IDEMPOTENCY_CLEANUP_INTERVAL": "30s",
+		"AURA_RATE_LIMITS":                  "off",
+		"AURA_TRUSTED_PROXIES":              "10.0.0.0/8, 192.168.1.7",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -77,6 +82,7 @@ func TestLoadConfigOverrides(t *testing.T) {
 			RequestTimeout: 1500 * time.Millisecond,
 			MaxBodyBytes:   4096,
 			ProblemBaseURL: "https://errors.example.org/p/",
+			TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.7/32")},
 		},
 		Actors:                     actors.Config{IdleTimeout: time.Minute, IdempotencyCacheSize: 64},
 		IdempotencyTTL:             2 * time.Hour,
@@ -105,6 +111,15 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"AURA_PROBLEM_BASE_URL", "/problems/"},
 		{"AURA_DATABASE_URL", "postgres://aura:s3cret@db:notaport/aura"},
 		{"AURA_IDEMPOTENCY_TTL", "500ns"},
+		{"AURA_RATE_LIMITS", "user.write=120"},
+		{"AURA_RATE_LIMITS", "users.write=120/m"},
+		{"AURA_RATE_LIMITS", "user.delete=120/m"},
+		{"AURA_RATE_LIMITS", "user.write=0/m"},
+		{"AURA_RATE_LIMITS", "user.write=10/d"},
+		{"AURA_RATE_LIMITS", "user.write=10/m,,"},
+		{"AURA_RATE_LIMITS", "OFF"},
+		{"AURA_TRUSTED_PROXIES", "10.0.0.0/33"},
+		{"AURA_TRUSTED_PROXIES", "proxy.local"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+"="+tt.value, func(t *testing.T) {

@@ -28,6 +28,9 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, args []string, 
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
+	if !cfg.HTTP.Limits.Enabled() {
+		logger.Warn("rate limiting is off (AURA_RATE_LIMITS=off)")
+	}
 	pool, err := openDatabase(ctx, cfg, logger, cfg.AutoMigrate && !*noMigrate)
 	if err != nil {
 		return err
