@@ -60,8 +60,12 @@ func collectPage[T any](rows pgx.Rows, err error, page Page, scan func(pgx.Colle
 	return list, nil
 }
 
-// uniqueViolation is PostgreSQL's SQLSTATE for a unique constraint violation.
-const uniqueViolation = "23505"
+// PostgreSQL's SQLSTATEs for constraint violations the store maps.
+const (
+	uniqueViolation     = "23505"
+	foreignKeyViolation = "23503"
+	checkViolation      = "23514"
+)
 
 // constraintOf returns the violated constraint's name when err is a
 // PostgreSQL error with SQLSTATE code, else "".
