@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/aura-clinic/aura/actors/fault"
+	"github.com/aura-clinic/aura/messaging"
 	"github.com/aura-clinic/aura/schema/store"
 )
 
@@ -26,6 +27,7 @@ type Executor struct {
 	logger         *slog.Logger
 	idempotencyTTL time.Duration
 	keys           keyLocks // for jobs run outside a clinic actor
+	emitter        *messaging.Emitter
 }
 
 // ExecutorOption configures an Executor.
@@ -47,7 +49,7 @@ func WithIdempotencyTTL(ttl time.Duration) ExecutorOption {
 
 // NewExecutor returns an Executor writing to pool.
 func NewExecutor(pool *pgxpool.Pool, logger *slog.Logger, opts ...ExecutorOption) *Executor {
-	e := &Executor{pool: pool, logger: logger, idempotencyTTL: DefaultIdempotencyTTL}
+	e := &Executor{pool: pool, logger: logger, idempotencyTTL: DefaultIdempotencyTTL, emitter: messaging.NewEmitter(logger)}
 	for _, opt := range opts {
 		opt(e)
 	}
@@ -82,9 +84,12 @@ func (e *Executor) run(ctx context.Context, m Meta, j job) (res result) {
 	}()
 	err := pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {
 		if m.Idempotency == nil {
+			q := store.New(tx)
 			var err error
-			res.value, err = j(ctx, store.New(tx))
-			return err
+			if res.value, err = j(ctx, q); err != nil {
+				return err
+			}
+			return e.emit(ctx, tx, m, q)
 		}
 		var err error
 		res, err = e.runIdempotent(ctx, tx, m, j)
@@ -97,6 +102,12 @@ func (e *Executor) run(ctx context.Context, m Meta, j job) (res result) {
 		return result{err: err}
 	}
 	return res
+}
+
+// emit writes the events the job produced through q to the outbox, in tx.
+func (e *Executor) emit(ctx context.Context, tx pgx.Tx, m Meta, q *store.Queries) error {
+	return e.emitter.Emit(ctx, tx, messaging.Metadata{RequestID: m.RequestID, UserID: m.UserID}, q.Emitted(),
+		store.New(tx).NextEventSequences)
 }
 
 func isFault(err error) bool {

@@ -11,10 +11,12 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/aura-clinic/aura/actors"
 	"github.com/aura-clinic/aura/handlers"
+	"github.com/aura-clinic/aura/messaging"
 	"github.com/aura-clinic/aura/schema"
 )
 
@@ -61,13 +63,23 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, args []string, 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(listener) }()
 	logger.Info("aura serving", "addr", listener.Addr().String())
-	cleanupCtx, stopCleanup := context.WithCancel(context.Background())
-	cleaned := make(chan struct{})
-	go func() {
-		defer close(cleaned)
-		cleanIdempotencyKeys(cleanupCtx, pool, logger, cfg.IdempotencyCleanupInterval)
-	}()
-	defer func() { stopCleanup(); <-cleaned }()
+	events, err := messaging.NewPostgres(pool, watermill.NewSlogLogger(logger))
+	if err != nil {
+		return err
+	}
+	background := startJobs(logger,
+		job{"idempotency cleanup", func(ctx context.Context) error {
+			cleanIdempotencyKeys(ctx, pool, logger, cfg.IdempotencyCleanupInterval)
+			return nil
+		}},
+		job{"outbox forwarder", func(ctx context.Context) error {
+			return messaging.Forward(ctx, pool, events, watermill.NewSlogLogger(logger))
+		}},
+		job{"event consumers", func(ctx context.Context) error {
+			return messaging.Consume(ctx, pool, events, watermill.NewSlogLogger(logger), messaging.EventLog(pool))
+		}},
+	)
+	defer background.stop()
 
 	select {
 	case err := <-served:
