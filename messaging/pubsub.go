@@ -17,6 +17,8 @@ type PubSub interface {
 	// Subscriber subscribes as a durable consumer group: each group gets
 	// every event, and one member of a group handles each event.
 	Subscriber(group string) (message.Subscriber, error)
+	// Close releases the pub/sub's connections.
+	Close() error
 }
 
 // PollInterval is how long the PostgreSQL subscribers wait after finding no
@@ -43,6 +45,9 @@ func NewPostgres(pool *pgxpool.Pool, logger watermill.LoggerAdapter) (*Postgres,
 
 // Publisher implements PubSub.
 func (p *Postgres) Publisher() message.Publisher { return p.pub }
+
+// Close implements PubSub; the pool is the caller's to close.
+func (p *Postgres) Close() error { return p.pub.Close() }
 
 // Subscriber implements PubSub.
 func (p *Postgres) Subscriber(group string) (message.Subscriber, error) {
