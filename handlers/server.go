@@ -38,6 +38,8 @@ type Config struct {
 	Limits ratelimit.Limits
 	// TrustedProxies are the peers whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
+	// Metrics, when set, is served at GET /metrics without authentication.
+	Metrics http.Handler
 }
 
 // DefaultProblemBaseURL is the documented base of problem type URIs.
@@ -92,6 +94,9 @@ func New(cfg Config, logger *slog.Logger, pool *pgxpool.Pool, exec *actors.Execu
 			methods = append(methods, http.MethodHead)
 		}
 		router.Handle(rt.path, s.serve(rt)).Methods(methods...)
+	}
+	if cfg.Metrics != nil {
+		router.Handle("/metrics", cfg.Metrics).Methods(http.MethodGet)
 	}
 	router.NotFoundHandler = s.fail(errRouteNotFound.New("No route matches this path."))
 	router.MethodNotAllowedHandler = s.methodNotAllowed(router)

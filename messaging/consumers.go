@@ -10,6 +10,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -19,11 +20,19 @@ const MaxAttempts = 5
 
 // Consumer handles events; an error asks for another attempt.
 type Consumer struct {
-	// Name is the consumer's group on the pub/sub and its key in the
-	// failures table.
-	Name   string
-	Handle func(ctx context.Context, env Envelope) error
+	// Name is the consumer's group on the pub/sub and its key in the inbox
+	// and failures tables.
+	Name string
+	// Handle applies one event. It runs in tx, the transaction that also
+	// records the event in the consumer's inbox: its writes commit with the
+	// inbox row or not at all, so every attempt is all or nothing and a
+	// redelivered event is skipped.
+	Handle func(ctx context.Context, tx pgx.Tx, env Envelope) error
 }
+
+// MetadataRetryFor marks a re-delivered failed event: only the consumer it
+// names handles it; the others acknowledge it untouched.
+const MetadataRetryFor = "retry_for"
 
 // Consume runs the consumers on a Watermill router over the pub/sub until
 // ctx is done. Each event gets at most MaxAttempts attempts with backoff;
@@ -39,11 +48,14 @@ func Consume(ctx context.Context, pool *pgxpool.Pool, in PubSub, logger watermil
 			return err
 		}
 		handler := router.AddConsumerHandler(c.Name, EventsTopic, sub, func(msg *message.Message) error {
+			if target := msg.Metadata.Get(MetadataRetryFor); target != "" && target != c.Name {
+				return nil
+			}
 			env, err := Decode(msg)
 			if err != nil {
 				return err
 			}
-			return c.Handle(msg.Context(), env)
+			return handleOnce(msg.Context(), pool, c, env)
 		})
 		handler.AddMiddleware(
 			recordFailure(pool, c.Name),
@@ -61,6 +73,26 @@ func Consume(ctx context.Context, pool *pgxpool.Pool, in PubSub, logger watermil
 		return fmt.Errorf("consumers: %w", err)
 	}
 	return nil
+}
+
+// handleOnce runs the consumer in a transaction with its inbox row; an
+// event already in the inbox is not handled again.
+func handleOnce(ctx context.Context, pool *pgxpool.Pool, c Consumer, env Envelope) error {
+	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `INSERT INTO inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, c.Name, env.EventID)
+		if err != nil {
+			return fmt.Errorf("inbox: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return nil // handled before: a redelivery
+		}
+		if err := c.Handle(ctx, tx, env); err != nil {
+			return err
+		}
+		// A retried failure that now succeeds is no longer failed.
+		_, err = tx.Exec(ctx, `DELETE FROM consumer_failures WHERE consumer = $1 AND event_id = $2`, c.Name, env.EventID)
+		return err
+	})
 }
 
 // recordFailure acknowledges an event whose attempts all failed, after
@@ -91,16 +123,15 @@ func recordFailure(pool *pgxpool.Pool, consumer string) message.HandlerMiddlewar
 	}
 }
 
-// EventLog is the consumer that keeps each clinic's events for
-// GET /v1/clinics/{clinic_id}/events. The table's primary key (the event
-// id) is its inbox: a redelivered event is stored once.
-func EventLog(pool *pgxpool.Pool) Consumer {
-	return Consumer{Name: "event_log", Handle: func(ctx context.Context, env Envelope) error {
+// EventLog is the consumer that keeps each clinic's events for the API's
+// event log (GET /v1/clinics/{clinic_id}/events) and live stream.
+func EventLog() Consumer {
+	return Consumer{Name: "event_log", Handle: func(ctx context.Context, tx pgx.Tx, env Envelope) error {
 		raw, err := json.Marshal(env)
 		if err != nil {
 			return err
 		}
-		_, err = pool.Exec(ctx, `
+		_, err = tx.Exec(ctx, `
 			INSERT INTO clinic_events (event_id, clinic_id, sequence, event, occurred_at, envelope)
 			VALUES ($1, $2, $3, $4, $5, $6)
 			ON CONFLICT (event_id) DO NOTHING`,

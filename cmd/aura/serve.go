@@ -13,6 +13,9 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/aura-clinic/aura/actors"
 	"github.com/aura-clinic/aura/handlers"
@@ -47,7 +50,12 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, args []string, 
 	}
 	exec := actors.NewExecutor(pool, logger, actors.WithIdempotencyTTL(cfg.IdempotencyTTL))
 	clinics := actors.NewRegistry(exec, logger, cfg.Actors)
-	api, err := handlers.New(cfg.HTTP, logger, pool, exec, clinics)
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		messaging.NewStatusCollector(pool))
+	httpCfg := cfg.HTTP
+	httpCfg.Metrics = promhttp.HandlerFor(metrics, promhttp.HandlerOpts{})
+	api, err := handlers.New(httpCfg, logger, pool, exec, clinics)
 	if err != nil {
 		_ = listener.Close()
 		_ = clinics.Stop(context.Background()) // no actor has been spawned yet
@@ -63,20 +71,25 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, args []string, 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(listener) }()
 	logger.Info("aura serving", "addr", listener.Addr().String())
-	events, err := messaging.NewPostgres(pool, watermill.NewSlogLogger(logger))
+	events, err := openPubSub(cfg, pool, watermill.NewSlogLogger(logger))
 	if err != nil {
 		return err
 	}
+	defer events.Close()
 	background := startJobs(logger,
 		job{"idempotency cleanup", func(ctx context.Context) error {
 			cleanIdempotencyKeys(ctx, pool, logger, cfg.IdempotencyCleanupInterval)
+			return nil
+		}},
+		job{"outbox cleanup", func(ctx context.Context) error {
+			cleanOutbox(ctx, pool, logger, cfg.OutboxTTL, cfg.OutboxCleanupInterval)
 			return nil
 		}},
 		job{"outbox forwarder", func(ctx context.Context) error {
 			return messaging.Forward(ctx, pool, events, watermill.NewSlogLogger(logger))
 		}},
 		job{"event consumers", func(ctx context.Context) error {
-			return messaging.Consume(ctx, pool, events, watermill.NewSlogLogger(logger), messaging.EventLog(pool))
+			return messaging.Consume(ctx, pool, events, watermill.NewSlogLogger(logger), messaging.EventLog())
 		}},
 	)
 	defer background.stop()

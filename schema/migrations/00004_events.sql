@@ -58,9 +58,20 @@ CREATE TABLE consumer_failures (
     CONSTRAINT consumer_failures_attempts CHECK (attempts > 0)
 );
 
--- The event log consumer's copy of each clinic's events; its primary key is
--- also the consumer's inbox: a redelivered event is inserted once.
+-- Each consumer's inbox: the events it has handled, written in the same
+-- transaction as its effects, so a redelivered event has no second effect.
+CREATE TABLE inbox (
+    consumer     text NOT NULL,
+    event_id     uuid NOT NULL,
+    processed_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (consumer, event_id)
+);
+CREATE INDEX inbox_processed_at ON inbox (processed_at);
+
+-- The event log consumer's copy of each clinic's events, for the API's event
+-- log and live stream. position is the order rows were logged in.
 CREATE TABLE clinic_events (
+    position    bigserial UNIQUE,
     event_id    uuid PRIMARY KEY,
     clinic_id   uuid NOT NULL REFERENCES clinics (id) ON DELETE CASCADE,
     sequence    bigint NOT NULL,
@@ -74,6 +85,7 @@ CREATE TABLE clinic_events (
 
 -- +goose Down
 DROP TABLE clinic_events;
+DROP TABLE inbox;
 DROP TABLE consumer_failures;
 DROP TABLE "watermill_offsets_aura_events";
 DROP TABLE "watermill_aura_events";
