@@ -41,5 +41,6 @@ func (s *Server) routes() []route {
 		post(clinic+"/payments/{payment_id}/refunds", member(platform.WriteBilling), s.recordRefund).payments(),
 
 		get(clinic+"/events", member(platform.ReadClinic), s.listEvents),
+		get(clinic+"/events/stream", member(platform.ReadClinic), s.streamEvents).stream(),
 	}
 }

@@ -1,5 +1,5 @@
 // Package handlers is Aura's HTTP edge: a gorilla/mux router, one middleware
-// chain (request id → access log → recover → deadline → authenticate →
+// chain (request id → access log → recover → deadline (except streams) → authenticate →
 // clinic membership and role), and handlers that decode and validate a
 // request, build a command for the clinic's actor (writes) or query the
 // store (reads), and render JSON or an RFC 9457 problem.
@@ -20,6 +20,7 @@ import (
 	"github.com/aura-clinic/aura/actors"
 	"github.com/aura-clinic/aura/actors/fault"
 	"github.com/aura-clinic/aura/actors/ratelimit"
+	"github.com/aura-clinic/aura/messaging"
 	"github.com/aura-clinic/aura/schema/store"
 )
 
@@ -76,6 +77,8 @@ type Server struct {
 	// edgeBuckets are the rate buckets kept at the edge (ip, and user on
 	// routes outside a clinic); the clinic actors keep the others.
 	edgeBuckets *ratelimit.Keyed
+	// feed wakes event streams when the event log grows.
+	feed *messaging.Feed
 }
 
 // New returns the API. Reads go to pool directly; writes under a clinic go to
@@ -86,7 +89,7 @@ func New(cfg Config, logger *slog.Logger, pool *pgxpool.Pool, exec *actors.Execu
 		return nil, err
 	}
 	s := &Server{cfg: cfg, logger: logger, pool: pool, queries: store.New(pool), exec: exec, clinics: clinics,
-		edgeBuckets: ratelimit.NewKeyed(0)}
+		edgeBuckets: ratelimit.NewKeyed(0), feed: messaging.NewFeed(pool)}
 	router := mux.NewRouter()
 	for _, rt := range s.routes() {
 		methods := []string{rt.method}
@@ -108,7 +111,7 @@ func New(cfg Config, logger *slog.Logger, pool *pgxpool.Pool, exec *actors.Execu
 // comes first and recovery sits inside the access log, so that a panic's
 // problem and log lines carry the request id and the 500 is logged.
 func (s *Server) middleware(h http.Handler) http.Handler {
-	return chain(h, withRequestID, s.accessLog, s.recoverPanics, s.withDeadline)
+	return chain(h, withRequestID, s.accessLog, s.recoverPanics)
 }
 
 // ServeHTTP implements http.Handler.

@@ -34,3 +34,33 @@ func (q *Queries) ListClinicEvents(ctx context.Context, clinicID uuid.UUID, name
 	}
 	return list, nil
 }
+
+// ClinicEventsAfter returns up to limit of the clinic's logged events with a
+// sequence above after, oldest first.
+func (q *Queries) ClinicEventsAfter(ctx context.Context, clinicID uuid.UUID, after int64, limit int) ([]messaging.Envelope, error) {
+	rows, err := q.db.Query(ctx, `SELECT envelope FROM clinic_events
+		WHERE clinic_id = $1 AND sequence > $2 ORDER BY sequence LIMIT $3`, clinicID, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("clinic events after %d: %w", after, err)
+	}
+	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (messaging.Envelope, error) {
+		var env messaging.Envelope
+		err := row.Scan(&env)
+		return env, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("clinic events after %d: %w", after, err)
+	}
+	return list, nil
+}
+
+// LastClinicSequence is the sequence of the clinic's newest logged event (0
+// when none).
+func (q *Queries) LastClinicSequence(ctx context.Context, clinicID uuid.UUID) (int64, error) {
+	var seq int64
+	err := q.db.QueryRow(ctx, `SELECT coalesce(max(sequence), 0) FROM clinic_events WHERE clinic_id = $1`, clinicID).Scan(&seq)
+	if err != nil {
+		return 0, fmt.Errorf("last clinic sequence: %w", err)
+	}
+	return seq, nil
+}
