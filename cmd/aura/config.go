@@ -32,8 +32,10 @@ type config struct {
 	IdempotencyTTL time.Duration // AURA_IDEMPOTENCY_TTL
 	// IdempotencyCleanupInterval is how often serve deletes expired keys.
 	IdempotencyCleanupInterval time.Duration // AURA_IDEMPOTENCY_CLEANUP_INTERVAL
-	// PubSub is where events are forwarded: postgres.
-	PubSub string // AURA_PUBSUB
+	// PubSub is where events are forwarded: postgres, nats or amqp.
+	PubSub  string // AURA_PUBSUB
+	NATSURL string // AURA_NATS_URL
+	AMQPURL string // AURA_AMQP_URL
 	// OutboxTTL is how long forwarded events and inbox rows are kept.
 	OutboxTTL time.Duration // AURA_OUTBOX_TTL
 	// OutboxCleanupInterval is how often serve deletes them after that.
@@ -62,11 +64,13 @@ func loadConfig(getenv func(string) string) (config, error) {
 		IdempotencyTTL:             r.duration("AURA_IDEMPOTENCY_TTL", actors.DefaultIdempotencyTTL),
 		IdempotencyCleanupInterval: r.duration("AURA_IDEMPOTENCY_CLEANUP_INTERVAL", 10*time.Minute),
 		PubSub:                     r.str("AURA_PUBSUB", "postgres"),
+		NATSURL:                    r.str("AURA_NATS_URL", "nats://127.0.0.1:4222"),
+		AMQPURL:                    r.str("AURA_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"),
 		OutboxTTL:                  r.duration("AURA_OUTBOX_TTL", messaging.DefaultOutboxTTL),
 		OutboxCleanupInterval:      r.duration("AURA_OUTBOX_CLEANUP_INTERVAL", 10*time.Minute),
 	}
-	if cfg.PubSub != "postgres" {
-		r.errs = append(r.errs, fmt.Sprintf("AURA_PUBSUB: %q is not a known pub/sub (postgres)", cfg.PubSub))
+	if cfg.PubSub != "postgres" && cfg.PubSub != "nats" && cfg.PubSub != "amqp" {
+		r.errs = append(r.errs, fmt.Sprintf("AURA_PUBSUB: %q is not postgres, nats or amqp", cfg.PubSub))
 	}
 	if cfg.IdempotencyTTL < actors.MinIdempotencyTTL {
 		r.errs = append(r.errs, fmt.Sprintf("AURA_IDEMPOTENCY_TTL: %v is shorter than %v", cfg.IdempotencyTTL, actors.MinIdempotencyTTL))

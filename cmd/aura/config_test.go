@@ -44,6 +44,8 @@ func TestLoadConfigDefaults(t *testing.T) {
 		IdempotencyTTL:             24 * time.Hour,
 		IdempotencyCleanupInterval: 10 * time.Minute,
 		PubSub:                     "postgres",
+		NATSURL:                    "nats://127.0.0.1:4222",
+		AMQPURL:                    "amqp://guest:guest@127.0.0.1:5672/",
 		OutboxTTL:                  7 * 24 * time.Hour,
 		OutboxCleanupInterval:      10 * time.Minute,
 	}
@@ -70,6 +72,8 @@ func TestLoadConfigOverrides(t *testing.T) {
 		"AURA_IDEMPOTENCY_CLEANUP_INTERVAL": "30s",
 		"AURA_RATE_LIMITS":                  "off",
 		"AURA_OUTBOX_TTL":                   "48h",
+		"AURA_PUBSUB":                       "nats",
+		"AURA_NATS_URL":                     "nats://nats:4222",
 		"AURA_OUTBOX_CLEANUP_INTERVAL":      "1m",
 		"AURA_TRUSTED_PROXIES":              "10.0.0.0/8, 192.168.1.7",
 	}))
@@ -92,7 +96,9 @@ func TestLoadConfigOverrides(t *testing.T) {
 		Actors:                     actors.Config{IdleTimeout: time.Minute, IdempotencyCacheSize: 64},
 		IdempotencyTTL:             2 * time.Hour,
 		IdempotencyCleanupInterval: 30 * time.Second,
-		PubSub:                     "postgres",
+		PubSub:                     "nats",
+		NATSURL:                    "nats://nats:4222",
+		AMQPURL:                    "amqp://guest:guest@127.0.0.1:5672/",
 		OutboxTTL:                  48 * time.Hour,
 		OutboxCleanupInterval:      time.Minute,
 	}

@@ -82,10 +82,19 @@ func openPubSub(cfg config, pool *pgxpool.Pool, logger watermill.LoggerAdapter) 
 	switch cfg.PubSub {
 	case "postgres":
 		return messaging.NewPostgres(pool, logger)
+	case "nats":
+		return messaging.NewNATS(cfg.NATSURL, logger)
+	case "amqp":
+		// The built-in consumers' queues exist before anything is forwarded,
+		// so the fanout exchange never drops an event they should get.
+		return messaging.NewAMQPWithOptions(cfg.AMQPURL, logger, messaging.AMQPOptions{Groups: builtInConsumers})
 	default:
 		return nil, fmt.Errorf("AURA_PUBSUB: unknown pub/sub %q", cfg.PubSub)
 	}
 }
+
+// builtInConsumers are the consumer groups `aura serve` runs.
+var builtInConsumers = []string{messaging.EventLog().Name}
 
 // cleanOutbox deletes old outbox, pub/sub and inbox rows every interval
 // until ctx is done.
