@@ -2,12 +2,14 @@ package actors
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -84,6 +86,9 @@ func (e *Executor) run(ctx context.Context, m Meta, j job) (res result) {
 	}()
 	err := pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {
 		if m.Idempotency == nil {
+			if err := lockClinic(ctx, tx, m.ClinicID); err != nil {
+				return err
+			}
 			q := store.New(tx)
 			var err error
 			if res.value, err = j(ctx, q); err != nil {
@@ -102,6 +107,24 @@ func (e *Executor) run(ctx context.Context, m Meta, j job) (res result) {
 		return result{err: err}
 	}
 	return res
+}
+
+// clinicLockSpace is the first key of the clinics' advisory locks ("AURA").
+const clinicLockSpace = 0x41555241
+
+// lockClinic serialises the clinic's write transactions across processes,
+// should two briefly host its actor. It runs before the transaction's first
+// write, so transaction ids, which order the outbox, follow the clinic's
+// event sequence. An advisory lock needs no transaction id of its own.
+func lockClinic(ctx context.Context, tx pgx.Tx, clinicID uuid.UUID) error {
+	if clinicID == uuid.Nil {
+		return nil
+	}
+	key := int32(binary.BigEndian.Uint32(clinicID[12:]))
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, $2)`, int32(clinicLockSpace), key); err != nil {
+		return fmt.Errorf("lock clinic: %w", err)
+	}
+	return nil
 }
 
 // emit writes the events the job produced through q to the outbox, in tx.

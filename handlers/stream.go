@@ -20,40 +20,42 @@ const (
 // Events are read from the event log, woken by the feed, so a slow client
 // never holds up another.
 func (s *Server) streamEvents(c *call) (reply, error) {
-	after, err := c.lastEventID()
+	seen, err := c.lastEventID()
 	if err != nil {
 		return reply{}, err
 	}
-	if after < 0 {
-		if after, err = s.queries.LastClinicSequence(c.ctx, c.clinic.ID); err != nil {
-			return reply{}, err
-		}
+	position, err := s.queries.ClinicLogPosition(c.ctx, c.clinic.ID, seen)
+	if err != nil {
+		return reply{}, err
 	}
 	return reply{status: http.StatusOK, stream: func(w http.ResponseWriter) {
-		s.stream(c, w, after)
+		s.stream(c, w, position)
 	}}, nil
 }
 
-func (s *Server) stream(c *call, w http.ResponseWriter, after int64) {
+// stream sends the clinic's events logged after position. It pages by log
+// position, not by sequence: with several processes writing, sequence 3 may
+// reach the log before sequence 2, and must not make the stream skip 2.
+func (s *Server) stream(c *call, w http.ResponseWriter, position int64) {
 	wake, stop := s.feed.Subscribe(c.clinic.ID)
 	defer stop()
 	flusher := http.NewResponseController(w)
 	heartbeat := time.NewTicker(streamHeartbeat)
 	defer heartbeat.Stop()
 	for {
-		events, err := s.queries.ClinicEventsAfter(c.ctx, c.clinic.ID, after, streamBatch)
+		events, err := s.queries.ClinicEventsAfter(c.ctx, c.clinic.ID, position, streamBatch)
 		if err != nil {
 			return // the client reconnects with Last-Event-ID
 		}
-		for _, env := range events {
-			data, err := json.Marshal(env)
+		for _, e := range events {
+			data, err := json.Marshal(e.Envelope)
 			if err != nil {
 				return
 			}
-			if _, err := fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", env.Sequence, env.Event, data); err != nil {
+			if _, err := fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.Envelope.Sequence, e.Envelope.Event, data); err != nil {
 				return
 			}
-			after = env.Sequence
+			position = e.Position
 		}
 		if err := flusher.Flush(); err != nil {
 			return

@@ -10,6 +10,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -108,12 +109,18 @@ func recordFailure(pool *pgxpool.Pool, consumer string) message.HandlerMiddlewar
 			if !json.Valid(envelope) {
 				envelope, _ = json.Marshal(map[string]string{"undecodable": string(msg.Payload)})
 			}
+			// The event's own id, not the message's: a retry travels in a
+			// message with a new id.
+			eventID := msg.UUID
+			if env, decErr := Decode(msg); decErr == nil && env.EventID != uuid.Nil {
+				eventID = env.EventID.String()
+			}
 			_, dbErr := pool.Exec(context.Background(), `
 				INSERT INTO consumer_failures (consumer, event_id, envelope, error, attempts)
 				VALUES ($1, $2, $3, $4, $5)
 				ON CONFLICT (consumer, event_id) DO UPDATE
 					SET error = excluded.error, attempts = consumer_failures.attempts + excluded.attempts, failed_at = now()`,
-				consumer, msg.UUID, envelope, err.Error(), MaxAttempts)
+				consumer, eventID, envelope, err.Error(), MaxAttempts)
 			if dbErr != nil {
 				// Not recorded: nack, so the event is delivered again.
 				return nil, errors.Join(err, fmt.Errorf("record failure: %w", dbErr))

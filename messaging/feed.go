@@ -43,6 +43,9 @@ func (f *Feed) Subscribe(clinicID uuid.UUID) (<-chan struct{}, func()) {
 	}
 	f.subs[clinicID][ch] = struct{}{}
 	if f.stop == nil {
+		if f.last == 0 { // start from now: earlier events the subscriber reads itself
+			_ = f.pool.QueryRow(context.Background(), `SELECT coalesce(max(position), 0) FROM clinic_events`).Scan(&f.last)
+		}
 		ctx, cancel := context.WithCancel(context.Background())
 		f.stop, f.stopped = cancel, make(chan struct{})
 		go f.poll(ctx, f.stopped)
@@ -69,9 +72,6 @@ func (f *Feed) poll(ctx context.Context, done chan struct{}) {
 	f.mu.Lock()
 	last := f.last
 	f.mu.Unlock()
-	if last == 0 { // start from now: earlier events are read by subscribers themselves
-		_ = f.pool.QueryRow(ctx, `SELECT coalesce(max(position), 0) FROM clinic_events`).Scan(&last)
-	}
 	ticker := time.NewTicker(FeedPollInterval)
 	defer ticker.Stop()
 	for {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/components/forwarder"
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -22,7 +23,7 @@ func Forward(ctx context.Context, pool *pgxpool.Pool, out PubSub, logger watermi
 	if err != nil {
 		return err
 	}
-	fwd, err := forwarder.NewForwarder(outbox, out.Publisher(), logger, forwarder.Config{
+	fwd, err := forwarder.NewForwarder(graceful{outbox}, out.Publisher(), logger, forwarder.Config{
 		ForwarderTopic: OutboxTopic,
 		CloseTimeout:   10 * time.Second,
 	})
@@ -33,4 +34,23 @@ func Forward(ctx context.Context, pool *pgxpool.Pool, out PubSub, logger watermi
 		return fmt.Errorf("forwarder: %w", err)
 	}
 	return nil
+}
+
+// graceful lets a subscriber finish its batch when asked to stop: the
+// subscription's context is not cancelled (which would also cancel the
+// offset update of the batch in progress, so the whole batch would be
+// forwarded again on restart); the subscriber is closed instead.
+type graceful struct{ message.Subscriber }
+
+// Subscribe implements message.Subscriber.
+func (s graceful) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+	msgs, err := s.Subscriber.Subscribe(context.WithoutCancel(ctx), topic)
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		<-ctx.Done()
+		_ = s.Subscriber.Close()
+	}()
+	return msgs, nil
 }

@@ -42,6 +42,12 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, args []string, 
 	}
 	defer pool.Close()
 
+	events, err := openPubSub(cfg, pool, watermill.NewSlogLogger(logger))
+	if err != nil {
+		return err
+	}
+	defer events.Close()
+
 	// Listen before starting the actors, so that a busy address leaves
 	// nothing running behind.
 	listener, err := net.Listen("tcp", cfg.HTTPAddr)
@@ -71,11 +77,6 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, args []string, 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(listener) }()
 	logger.Info("aura serving", "addr", listener.Addr().String())
-	events, err := openPubSub(cfg, pool, watermill.NewSlogLogger(logger))
-	if err != nil {
-		return err
-	}
-	defer events.Close()
 	background := startJobs(logger,
 		job{"idempotency cleanup", func(ctx context.Context) error {
 			cleanIdempotencyKeys(ctx, pool, logger, cfg.IdempotencyCleanupInterval)

@@ -35,32 +35,41 @@ func (q *Queries) ListClinicEvents(ctx context.Context, clinicID uuid.UUID, name
 	return list, nil
 }
 
-// ClinicEventsAfter returns up to limit of the clinic's logged events with a
-// sequence above after, oldest first.
-func (q *Queries) ClinicEventsAfter(ctx context.Context, clinicID uuid.UUID, after int64, limit int) ([]messaging.Envelope, error) {
-	rows, err := q.db.Query(ctx, `SELECT envelope FROM clinic_events
-		WHERE clinic_id = $1 AND sequence > $2 ORDER BY sequence LIMIT $3`, clinicID, after, limit)
+// LoggedEvent is an event with its position in the event log.
+type LoggedEvent struct {
+	Position int64
+	Envelope messaging.Envelope
+}
+
+// ClinicEventsAfter returns up to limit of the clinic's events logged after
+// position, in log order (which may differ from sequence order when several
+// processes write).
+func (q *Queries) ClinicEventsAfter(ctx context.Context, clinicID uuid.UUID, position int64, limit int) ([]LoggedEvent, error) {
+	rows, err := q.db.Query(ctx, `SELECT position, envelope FROM clinic_events
+		WHERE clinic_id = $1 AND position > $2 ORDER BY position LIMIT $3`, clinicID, position, limit)
 	if err != nil {
-		return nil, fmt.Errorf("clinic events after %d: %w", after, err)
+		return nil, fmt.Errorf("clinic events after %d: %w", position, err)
 	}
-	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (messaging.Envelope, error) {
-		var env messaging.Envelope
-		err := row.Scan(&env)
-		return env, err
+	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (LoggedEvent, error) {
+		var e LoggedEvent
+		err := row.Scan(&e.Position, &e.Envelope)
+		return e, err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("clinic events after %d: %w", after, err)
+		return nil, fmt.Errorf("clinic events after %d: %w", position, err)
 	}
 	return list, nil
 }
 
-// LastClinicSequence is the sequence of the clinic's newest logged event (0
-// when none).
-func (q *Queries) LastClinicSequence(ctx context.Context, clinicID uuid.UUID) (int64, error) {
-	var seq int64
-	err := q.db.QueryRow(ctx, `SELECT coalesce(max(sequence), 0) FROM clinic_events WHERE clinic_id = $1`, clinicID).Scan(&seq)
+// ClinicLogPosition is where in the event log a client that has seen the
+// clinic's events up to sequence stands (the newest of the clinic's
+// positions when sequence < 0).
+func (q *Queries) ClinicLogPosition(ctx context.Context, clinicID uuid.UUID, sequence int64) (int64, error) {
+	var pos int64
+	err := q.db.QueryRow(ctx, `SELECT coalesce(max(position), 0) FROM clinic_events
+		WHERE clinic_id = $1 AND ($2 < 0 OR sequence <= $2)`, clinicID, sequence).Scan(&pos)
 	if err != nil {
-		return 0, fmt.Errorf("last clinic sequence: %w", err)
+		return 0, fmt.Errorf("clinic log position: %w", err)
 	}
-	return seq, nil
+	return pos, nil
 }
