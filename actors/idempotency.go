@@ -137,6 +137,11 @@ func (e *Executor) runIdempotent(ctx context.Context, tx pgx.Tx, m Meta, j job) 
 	if !locked {
 		return result{}, ErrKeyInFlight.New("A request with this Idempotency-Key is still in progress; retry after it completes.")
 	}
+	// The key first, so a retry elsewhere answers in-flight at once rather
+	// than queueing behind the clinic.
+	if err := lockClinic(ctx, tx, m.ClinicID); err != nil {
+		return result{}, err
+	}
 	rec, found, err := q.IdempotencyRecord(ctx, m.UserID, m.ClinicID, key.Key)
 	if err != nil {
 		return result{}, err

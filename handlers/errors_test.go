@@ -32,7 +32,7 @@ func TestRouterErrors(t *testing.T) {
 		{"GET", "/", http.StatusNotFound, "route_not_found", ""},
 		{"GET", "/nope", http.StatusNotFound, "route_not_found", ""},
 		{"GET", "/v1/clinics/", http.StatusNotFound, "route_not_found", ""},
-		{"GET", clinic + "/appointments", http.StatusNotFound, "route_not_found", ""},
+		{"GET", clinic + "/widgets", http.StatusNotFound, "route_not_found", ""},
 		{"POST", "/v2/clinics", http.StatusNotFound, "route_not_found", ""},
 		{"DELETE", "/v1/clinics", http.StatusMethodNotAllowed, "method_not_allowed", "GET, HEAD, POST"},
 		{"PUT", "/v1/api-keys", http.StatusMethodNotAllowed, "method_not_allowed", "GET, HEAD, POST"},

@@ -26,5 +26,18 @@ func (s *Server) routes() []route {
 		get(clinic+"/patients", member(platform.ReadPatients), s.listPatients),
 		get(clinic+"/patients/{patient_id}", member(platform.ReadPatients), s.getPatient),
 		patch(clinic+"/patients/{patient_id}", member(platform.WritePatients), s.updatePatient),
+
+		post(clinic+"/appointments", member(platform.WriteAppointments), s.bookAppointment),
+		get(clinic+"/appointments", member(platform.ReadAppointments), s.listAppointments),
+		get(clinic+"/appointments/{appointment_id}", member(platform.ReadAppointments), s.getAppointment),
+		post(clinic+"/appointments/{appointment_id}/cancel", member(platform.WriteAppointments), s.cancelAppointment),
+		post(clinic+"/appointments/{appointment_id}/complete", member(platform.WriteAppointments), s.completeAppointment),
+
+		post(clinic+"/invoices", member(platform.WriteBilling), s.issueInvoice),
+		get(clinic+"/invoices", member(platform.ReadBilling), s.listInvoices),
+		get(clinic+"/invoices/{invoice_id}", member(platform.ReadBilling), s.getInvoice),
+		post(clinic+"/invoices/{invoice_id}/payments", member(platform.WriteBilling), s.recordPayment).payments(),
+		get(clinic+"/payments/{payment_id}", member(platform.ReadBilling), s.getPayment),
+		post(clinic+"/payments/{payment_id}/refunds", member(platform.WriteBilling), s.recordRefund).payments(),
 	}
 }

@@ -35,20 +35,28 @@ type Permission string
 
 // The permissions routes require.
 const (
-	ReadClinic    Permission = "clinic:read"    // see the clinic and its members
-	ManageMembers Permission = "members:manage" // add members
-	ReadPatients  Permission = "patients:read"
-	WritePatients Permission = "patients:write"
+	ReadClinic        Permission = "clinic:read"    // see the clinic and its members
+	ManageMembers     Permission = "members:manage" // add members
+	ReadPatients      Permission = "patients:read"
+	WritePatients     Permission = "patients:write"
+	ReadAppointments  Permission = "appointments:read"
+	WriteAppointments Permission = "appointments:write" // book, cancel, complete (practitioners: their own only)
+	ReadBilling       Permission = "billing:read"       // invoices and payments
+	WriteBilling      Permission = "billing:write"      // issue invoices, record payments and refunds
 )
 
 // grants is the role matrix: what each role may do.
 var grants = map[Role][]Permission{
-	RoleOwner:        {ReadClinic, ManageMembers, ReadPatients, WritePatients},
-	RoleAdmin:        {ReadClinic, ManageMembers, ReadPatients, WritePatients},
-	RolePractitioner: {ReadClinic, ReadPatients},
-	RoleReception:    {ReadClinic, ReadPatients, WritePatients},
-	RoleBilling:      {ReadClinic, ReadPatients},
+	RoleOwner:        {ReadClinic, ManageMembers, ReadPatients, WritePatients, ReadAppointments, WriteAppointments, ReadBilling, WriteBilling},
+	RoleAdmin:        {ReadClinic, ManageMembers, ReadPatients, WritePatients, ReadAppointments, WriteAppointments, ReadBilling, WriteBilling},
+	RolePractitioner: {ReadClinic, ReadPatients, ReadAppointments, WriteAppointments},
+	RoleReception:    {ReadClinic, ReadPatients, WritePatients, ReadAppointments, WriteAppointments},
+	RoleBilling:      {ReadClinic, ReadPatients, ReadBilling, WriteBilling},
 }
+
+// OwnAppointmentsOnly reports whether the role may book, cancel and complete
+// only appointments where the member is the practitioner.
+func (r Role) OwnAppointmentsOnly() bool { return r == RolePractitioner }
 
 // Can reports whether the role grants permission p.
 func (r Role) Can(p Permission) bool {

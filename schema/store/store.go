@@ -12,6 +12,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/aura-clinic/aura/actors/fault"
 )
 
 // DBTX is what Queries needs: satisfied by *pgxpool.Pool, *pgx.Conn and pgx.Tx.
@@ -60,8 +62,20 @@ func collectPage[T any](rows pgx.Rows, err error, page Page, scan func(pgx.Colle
 	return list, nil
 }
 
-// uniqueViolation is PostgreSQL's SQLSTATE for a unique constraint violation.
-const uniqueViolation = "23505"
+// PostgreSQL's SQLSTATEs for constraint violations the store maps.
+const (
+	uniqueViolation     = "23505"
+	foreignKeyViolation = "23503"
+	checkViolation      = "23514"
+)
+
+// fieldNotFound is a validation error: the member at pointer names a row
+// that does not exist (in the clinic).
+func fieldNotFound(pointer, detail string) error {
+	var f fault.Fields
+	f.Add(pointer, "not_found", detail)
+	return f.Err()
+}
 
 // constraintOf returns the violated constraint's name when err is a
 // PostgreSQL error with SQLSTATE code, else "".
