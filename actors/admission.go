@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -9,45 +10,42 @@ import (
 	"github.com/aura-clinic/aura/actors/ratelimit"
 )
 
-// admission asks a clinic actor to count a request against its buckets.
-type admission struct {
-	user  uuid.UUID
-	class ratelimit.Class
-	reply chan ratelimit.Decision // buffered
-}
-
 // Admit counts one request of user, of class, against the clinic's user and
-// clinic buckets, held by the clinic's actor. It consumes nothing when the
-// request is refused. With no limits configured it allows everything
-// without asking the actor.
-func (r *Registry) Admit(ctx context.Context, clinicID, user uuid.UUID, class ratelimit.Class) (ratelimit.Decision, error) {
+// clinic buckets. They are the clinic actor's state but are read and written
+// beside its mailbox, under their own lock, so a read never waits behind the
+// clinic's writes. A refused request consumes nothing. With no limits
+// configured it allows everything without touching the registry.
+func (r *Registry) Admit(_ context.Context, clinicID, user uuid.UUID, class ratelimit.Class) (ratelimit.Decision, error) {
 	if !r.cfg.Limits.Enabled() {
 		return ratelimit.Decision{Allowed: true}, nil
 	}
-	msg := &admission{user: user, class: class, reply: make(chan ratelimit.Decision, 1)}
-	if err := r.send(clinicID, msg); err != nil {
+	e, err := r.acquire(clinicID)
+	if err != nil {
 		return ratelimit.Decision{}, err
 	}
-	return await(ctx, r, clinicID, msg.reply)
+	defer r.release(clinicID)
+	return e.rates.admit(time.Now(), user, class), nil
 }
 
 // maxIdleUsers is how many users' buckets a clinic actor keeps before it
 // forgets those that are full again.
 const maxIdleUsers = 1024
 
-// rateState is a clinic actor's buckets: one set per user, one for the
-// clinic. Only the actor touches it, so it needs no lock.
+// rateState is a clinic's buckets: one set per user, one for the clinic.
 type rateState struct {
+	mu     sync.Mutex
 	limits ratelimit.Limits
 	clinic ratelimit.Classes
 	users  map[uuid.UUID]*ratelimit.Classes
 }
 
-func newRateState(limits ratelimit.Limits) rateState {
-	return rateState{limits: limits, users: make(map[uuid.UUID]*ratelimit.Classes)}
+func newRateState(limits ratelimit.Limits) *rateState {
+	return &rateState{limits: limits, users: make(map[uuid.UUID]*ratelimit.Classes)}
 }
 
 func (s *rateState) admit(now time.Time, user uuid.UUID, class ratelimit.Class) ratelimit.Decision {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	var buckets []*ratelimit.Bucket
 	var policies []ratelimit.Policy
 	if p, ok := s.limits.Policy(ratelimit.ScopeUser, class); ok {

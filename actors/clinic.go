@@ -19,15 +19,13 @@ type request struct {
 }
 
 // clinicActor executes one clinic's writes one at a time, in mailbox order.
-// It holds the clinic's in-memory state: its rate-limit buckets (per user
-// and for the whole clinic) and the recently used idempotency keys,
+// It holds the clinic's recently used idempotency keys,
 // so that a replay needs no database round trip (the database row stays
 // authoritative: the cache only holds committed records, which never change
 // until they expire).
 type clinicActor struct {
 	exec    *Executor
 	keys    *lru.Cache[scopeOf, store.IdempotencyRecord]
-	limits  rateState
 	stopped chan struct{} // closed once the actor has stopped
 }
 
@@ -36,7 +34,7 @@ func newClinicActor(exec *Executor, cfg Config, stopped chan struct{}) *clinicAc
 	if err != nil {
 		panic(err) // unreachable: the registry's config makes the size positive
 	}
-	return &clinicActor{exec: exec, keys: keys, limits: newRateState(cfg.Limits), stopped: stopped}
+	return &clinicActor{exec: exec, keys: keys, stopped: stopped}
 }
 
 // Receive implements actor.Actor.
@@ -44,8 +42,6 @@ func (a *clinicActor) Receive(c actor.Context) {
 	switch msg := c.Message().(type) {
 	case *request:
 		msg.reply <- a.handle(msg)
-	case *admission:
-		msg.reply <- a.limits.admit(time.Now(), msg.user, msg.class)
 	case *actor.Stopped:
 		close(a.stopped)
 	}

@@ -113,9 +113,11 @@ func (e *Executor) run(ctx context.Context, m Meta, j job) (res result) {
 const clinicLockSpace = 0x41555241
 
 // lockClinic serialises the clinic's write transactions across processes,
-// should two briefly host its actor. It runs before the transaction's first
-// write, so transaction ids, which order the outbox, follow the clinic's
-// event sequence. An advisory lock needs no transaction id of its own.
+// should two briefly host its actor (one process's actor already runs them
+// one at a time): invariants checked by reading, such as "no overlapping
+// booking", then hold without deadlocks between the processes. It runs before
+// the transaction's first write, so transaction ids, which order the outbox,
+// follow the clinic's event sequence; an advisory lock needs no transaction id.
 func lockClinic(ctx context.Context, tx pgx.Tx, clinicID uuid.UUID) error {
 	if clinicID == uuid.Nil {
 		return nil

@@ -64,6 +64,7 @@ type Registry struct {
 type entry struct {
 	pid      *actor.PID
 	stopped  chan struct{} // closed once the actor has stopped
+	rates    *rateState    // the clinic's rate buckets, read and written beside its mailbox
 	inflight int
 	lastUsed time.Time
 }
@@ -132,19 +133,39 @@ func await[T any](ctx context.Context, r *Registry, clinicID uuid.UUID, reply <-
 func (r *Registry) send(clinicID uuid.UUID, msg any) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	e, err := r.acquireLocked(clinicID)
+	if err != nil {
+		return err
+	}
+	r.system.Root.Send(e.pid, msg)
+	return nil
+}
+
+// acquire returns the clinic's entry, spawning its actor if needed, and
+// counts one more request in flight to it; release undoes the count.
+func (r *Registry) acquire(clinicID uuid.UUID) (*entry, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.acquireLocked(clinicID)
+}
+
+func (r *Registry) acquireLocked(clinicID uuid.UUID) (*entry, error) {
 	if r.closed {
-		return fault.ErrShutdown.New("The server is shutting down; retry on another instance.")
+		return nil, fault.ErrShutdown.New("The server is shutting down; retry on another instance.")
 	}
 	e, ok := r.actors[clinicID]
 	if !ok {
 		stopped := make(chan struct{})
 		props := actor.PropsFromProducer(func() actor.Actor { return newClinicActor(r.exec, r.cfg, stopped) })
-		e = &entry{pid: r.system.Root.SpawnPrefix(props, "clinic-"+clinicID.String()), stopped: stopped}
+		e = &entry{
+			pid:     r.system.Root.SpawnPrefix(props, "clinic-"+clinicID.String()),
+			stopped: stopped,
+			rates:   newRateState(r.cfg.Limits),
+		}
 		r.actors[clinicID] = e
 	}
 	e.inflight++
-	r.system.Root.Send(e.pid, msg)
-	return nil
+	return e, nil
 }
 
 func (r *Registry) release(clinicID uuid.UUID) {
@@ -177,9 +198,12 @@ func (r *Registry) sweep() {
 func (r *Registry) takeIdle(now time.Time) []*actor.PID {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	// An actor is not passivated before its rate buckets are whole again,
+	// so forgetting them never lets more through than the quota.
+	after := max(r.cfg.IdleTimeout, r.cfg.Limits.MaxWindow())
 	var idle []*actor.PID
 	for id, e := range r.actors {
-		if e.inflight == 0 && now.Sub(e.lastUsed) >= r.cfg.IdleTimeout {
+		if e.inflight == 0 && now.Sub(e.lastUsed) >= after {
 			idle = append(idle, e.pid)
 			delete(r.actors, id)
 		}

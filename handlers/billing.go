@@ -1,6 +1,8 @@
 package handlers
 
 import (
+	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -16,7 +18,7 @@ func (s *Server) issueInvoice(c *call) (reply, error) {
 		return reply{}, err
 	}
 	cmd := commands.IssueInvoice{Currency: c.clinic.Currency, Timezone: loc}
-	if err := c.decode(&cmd.Request); err != nil {
+	if cmd.Request, err = c.decodeInvoice(); err != nil {
 		return reply{}, err
 	}
 	inv, err := execute(c, s.clinics, cmd)
@@ -107,4 +109,26 @@ func (s *Server) recordRefund(c *call) (reply, error) {
 		return reply{}, err
 	}
 	return created(r, ""), nil
+}
+
+// decodeInvoice decodes an invoice request line by line, so that an error in
+// a line points at it (/lines/2/quantity): encoding/json's errors name no
+// array index.
+func (c *call) decodeInvoice() (billing.InvoiceRequest, error) {
+	var wire struct {
+		PatientID     string            `json:"patient_id"`
+		AppointmentID *string           `json:"appointment_id"`
+		Lines         []json.RawMessage `json:"lines"`
+	}
+	if err := c.decode(&wire); err != nil {
+		return billing.InvoiceRequest{}, err
+	}
+	req := billing.InvoiceRequest{PatientID: wire.PatientID, AppointmentID: wire.AppointmentID,
+		Lines: make([]billing.LineRequest, len(wire.Lines))}
+	for i, raw := range wire.Lines {
+		if err := decodeStrict(raw, &req.Lines[i], fmt.Sprintf("/lines/%d", i)); err != nil {
+			return billing.InvoiceRequest{}, err
+		}
+	}
+	return req, nil
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -47,11 +48,15 @@ func (s *Server) readBody(r *http.Request) ([]byte, error) {
 
 // decode parses the request's body into dst, strictly: a single JSON
 // object, no unknown members, nothing after it.
-func (c *call) decode(dst any) error {
-	dec := json.NewDecoder(bytes.NewReader(c.body))
+func (c *call) decode(dst any) error { return decodeStrict(c.body, dst, "") }
+
+// decodeStrict parses raw as decode does; at is the JSON Pointer of raw in
+// the body ("" for the body itself), prefixed to the pointers of errors.
+func decodeStrict(raw []byte, dst any, at string) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
-		return decodeError(err)
+		return decodeError(err, at)
 	}
 	if dec.More() {
 		return errMalformedJSON.New("The body must hold a single JSON object and nothing after it.")
@@ -78,20 +83,21 @@ func checkJSONMediaType(header string) error {
 
 // decodeError explains a JSON decoding failure: syntax is a 400; a member of
 // the wrong type or an unknown member is a 422 pointing at the member.
-func decodeError(err error) error {
+func decodeError(err error, at string) error {
 	var syntaxErr *json.SyntaxError
 	var typeErr *json.UnmarshalTypeError
+	var f fault.Fields
 	switch {
 	case errors.As(err, &syntaxErr):
 		return errMalformedJSON.Errorf("The body is not valid JSON (at byte %d).", syntaxErr.Offset)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return errMalformedJSON.New("The body is not valid JSON (it ends too early).")
-	case errors.As(err, &typeErr) && typeErr.Field == "":
+	case errors.As(err, &typeErr) && typeErr.Field == "" && at == "":
 		return errMalformedJSON.New("The body must be a JSON object.")
+	case errors.As(err, &typeErr) && typeErr.Field == "":
+		f.Add(at, "invalid_type", "must be of type object")
 	case errors.As(err, &typeErr):
-		var f fault.Fields
-		f.Add(pointer(typeErr.Field), "invalid_type", fmt.Sprintf("must be of type %s", jsonType(typeErr.Type.Kind().String())))
-		return f.Err()
+		f.Add(at+pointer(typeErr.Field), "invalid_type", fmt.Sprintf("must be of type %s", jsonType(typeErr.Type.Kind())))
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		// The member's name is Go-quoted (%q) and is one name, not a path:
 		// unquote it and escape it whole, dots included.
@@ -99,12 +105,11 @@ func decodeError(err error) error {
 		if unquoted, err := strconv.Unquote(name); err == nil {
 			name = unquoted
 		}
-		var f fault.Fields
-		f.Add("/"+escapePointer(name), "unknown_field", "is not a member of this resource")
-		return f.Err()
+		f.Add(at+"/"+escapePointer(name), "unknown_field", "is not a member of this resource")
 	default:
 		return errMalformedJSON.New("The body could not be decoded as JSON.")
 	}
+	return f.Err()
 }
 
 // pointer turns encoding/json's dotted field path into a JSON Pointer.
@@ -122,17 +127,19 @@ func escapePointer(token string) string {
 }
 
 // jsonType names a Go kind as JSON Schema would.
-func jsonType(kind string) string {
+func jsonType(kind reflect.Kind) string {
 	switch kind {
-	case "string":
+	case reflect.String:
 		return "string"
-	case "bool":
+	case reflect.Bool:
 		return "boolean"
-	case "slice", "array":
+	case reflect.Slice, reflect.Array:
 		return "array"
-	case "map", "struct":
+	case reflect.Map, reflect.Struct:
 		return "object"
-	default:
+	case reflect.Float32, reflect.Float64:
 		return "number"
+	default:
+		return "integer"
 	}
 }

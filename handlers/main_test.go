@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"regexp"
 	"strings"
 	"sync"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/aura-clinic/aura/actors"
 	"github.com/aura-clinic/aura/actors/commands"
+	"github.com/aura-clinic/aura/actors/ratelimit"
 	"github.com/aura-clinic/aura/handlers"
 	"github.com/aura-clinic/aura/schema/dbtest"
 )
@@ -52,10 +54,25 @@ func newAPI(t *testing.T, tune ...func(*handlers.Config)) *api {
 // as another process would be.
 func newAPIWith(t *testing.T, cfg handlers.Config, opts ...actors.ExecutorOption) *api {
 	t.Helper()
+	return startAPI(t, cfg, actors.Config{}, opts...)
+}
+
+// newLimitedAPI starts the API with limits in force wherever buckets are
+// kept: at the edge (ip, and user outside a clinic) and in the clinic actors
+// (user and clinic). proxies are the trusted proxies.
+func newLimitedAPI(t *testing.T, limits ratelimit.Limits, proxies ...netip.Prefix) *api {
+	t.Helper()
+	return startAPI(t, handlers.Config{Limits: limits, TrustedProxies: proxies}, actors.Config{Limits: limits})
+}
+
+// startAPI starts the API with the HTTP config cfg, the registry's config
+// reg and the executor's options.
+func startAPI(t *testing.T, cfg handlers.Config, reg actors.Config, opts ...actors.ExecutorOption) *api {
+	t.Helper()
 	pool := dbtest.Pool(t)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	exec := actors.NewExecutor(pool, logger, opts...)
-	clinics := actors.NewRegistry(exec, logger, actors.Config{})
+	clinics := actors.NewRegistry(exec, logger, reg)
 	srv, err := handlers.New(cfg, logger, pool, exec, clinics)
 	if err != nil {
 		t.Fatal(err)

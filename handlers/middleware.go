@@ -61,7 +61,9 @@ func withRequestID(next http.Handler) http.Handler {
 			id = uuid.Must(uuid.NewV7()).String()
 		}
 		w.Header().Set(RequestIDHeader, id)
-		ctx := context.WithValue(r.Context(), infoKey{}, &requestInfo{requestID: id})
+		// limits starts allowed: decisions are merged into it as steps count
+		// the request.
+		ctx := context.WithValue(r.Context(), infoKey{}, &requestInfo{requestID: id, limits: ratelimit.Decision{Allowed: true}})
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }

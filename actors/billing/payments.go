@@ -105,6 +105,9 @@ func (inv *Invoice) Refund(p *Payment, req RefundRequest, now time.Time) (Refund
 	if err := errs.Err(); err != nil {
 		return Refund{}, err
 	}
+	if p.InvoiceID != inv.ID {
+		return Refund{}, ErrPaymentNotFound.New("The payment is not one of this invoice's.")
+	}
 	if left := p.Amount - p.AmountRefunded; req.Amount > left {
 		return Refund{}, ErrRefundExceedsPayment.Errorf("The payment has %d %s left to refund; a refund of %d would exceed it.",
 			left, inv.Currency, req.Amount)

@@ -60,19 +60,25 @@ func emailOfLength(n int) string {
 	return local + strings.Join(labels, ".") + tail
 }
 
-// TestRoleMatrix proves Can follows the grants table exactly: every role
-// reads the clinic and its patients; owner, admin and reception write
-// patients; only owner and admin manage members; an unknown role may nothing.
+// TestRoleMatrix proves Can follows the grants table exactly, as the README
+// documents it: every role reads the clinic and its patients; owner, admin
+// and reception write patients; only owner and admin manage members;
+// everyone but billing reads and writes appointments; only owner, admin and
+// billing read and write billing; an unknown role may nothing.
 func TestRoleMatrix(t *testing.T) {
-	perms := []platform.Permission{platform.ReadClinic, platform.ManageMembers, platform.ReadPatients, platform.WritePatients}
-	want := map[platform.Role][4]bool{ // in the order of perms
-		platform.RoleOwner:        {true, true, true, true},
-		platform.RoleAdmin:        {true, true, true, true},
-		platform.RolePractitioner: {true, false, true, false},
-		platform.RoleReception:    {true, false, true, true},
-		platform.RoleBilling:      {true, false, true, false},
-		platform.Role(""):         {false, false, false, false},
-		platform.Role("root"):     {false, false, false, false},
+	perms := []platform.Permission{
+		platform.ReadClinic, platform.ManageMembers, platform.ReadPatients, platform.WritePatients,
+		platform.ReadAppointments, platform.WriteAppointments, platform.ReadBilling, platform.WriteBilling,
+	}
+	const o, x = true, false
+	want := map[platform.Role][8]bool{ // in the order of perms
+		platform.RoleOwner:        {o, o, o, o, o, o, o, o},
+		platform.RoleAdmin:        {o, o, o, o, o, o, o, o},
+		platform.RolePractitioner: {o, x, o, x, o, o, x, x},
+		platform.RoleReception:    {o, x, o, o, o, o, x, x},
+		platform.RoleBilling:      {o, x, o, x, x, x, o, o},
+		platform.Role(""):         {x, x, x, x, x, x, x, x},
+		platform.Role("root"):     {x, x, x, x, x, x, x, x},
 	}
 	for role, row := range want {
 		for i, p := range perms {
@@ -81,8 +87,23 @@ func TestRoleMatrix(t *testing.T) {
 			}
 		}
 	}
+	for _, role := range platform.Roles {
+		if _, ok := want[role]; !ok {
+			t.Errorf("role %s is missing from the matrix", role)
+		}
+	}
 	if role := platform.RoleOwner; role.Can(platform.Permission("clinic:delete")) {
 		t.Errorf("owner may an undeclared permission")
+	}
+}
+
+// TestOwnAppointmentsOnly proves only practitioners are kept to their own
+// appointments; every other role that writes appointments writes anyone's.
+func TestOwnAppointmentsOnly(t *testing.T) {
+	for _, role := range append(platform.Roles, "", "root") {
+		if got, want := role.OwnAppointmentsOnly(), role == platform.RolePractitioner; got != want {
+			t.Errorf("Role(%q).OwnAppointmentsOnly() = %v, want %v", role, got, want)
+		}
 	}
 }
 

@@ -69,6 +69,18 @@ func (l Limits) Policy(s Scope, c Class) (Policy, bool) {
 	return p, ok
 }
 
+// MaxWindow is the longest window of any policy (0 when none): after that
+// long unused, every bucket is whole again.
+func (l Limits) MaxWindow() time.Duration {
+	var w time.Duration
+	for _, byClass := range l.policies {
+		for _, p := range byClass {
+			w = max(w, p.Window)
+		}
+	}
+	return w
+}
+
 // Default is Aura's default limits, per minute: ip 1200 read, 300 write,
 // 60 payments; user 600, 120, 30; clinic 3000, 600, 120.
 func Default() Limits {

@@ -73,7 +73,7 @@ func appointmentWriteError(err error) error {
 	case constraintOf(err, exclusionViolation) == "appointments_no_overlap":
 		return crm.ErrAppointmentConflict.New("The practitioner already has an appointment at this time.")
 	case constraintOf(err, foreignKeyViolation) == "appointments_patient_fk":
-		return crm.ErrPatientNotFound.New("The clinic has no patient with this id.")
+		return fieldNotFound("/patient_id", "is not a patient of this clinic")
 	case constraintOf(err, foreignKeyViolation) == "appointments_practitioner_fk":
 		return crm.ErrNotAPractitioner.New("practitioner_id is not a practitioner of this clinic.")
 	default:

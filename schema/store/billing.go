@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
-
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/aura-clinic/aura/actors/billing"
-	"github.com/aura-clinic/aura/actors/crm"
 )
 
 // NextInvoiceNumber advances the clinic's invoice counter and returns the
@@ -31,16 +28,16 @@ func (q *Queries) NextInvoiceNumber(ctx context.Context, clinicID uuid.UUID) (in
 // InsertInvoice stores an issued invoice and its lines.
 func (q *Queries) InsertInvoice(ctx context.Context, inv billing.Invoice) error {
 	_, err := q.db.Exec(ctx, `
-		INSERT INTO invoices (id, clinic_id, number, patient_id, appointment_id, currency, subtotal, tax, total,
+		INSERT INTO invoices (id, clinic_id, number, display_number, patient_id, appointment_id, currency, subtotal, tax, total,
 			amount_paid, amount_refunded, status, issued_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+		VALUES ($1, $2, $3, $15, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 		inv.ID, inv.ClinicID, inv.Number, inv.PatientID, inv.AppointmentID, inv.Currency, inv.Subtotal, inv.Tax,
-		inv.Total, inv.AmountPaid, inv.AmountRefunded, inv.Status, inv.IssuedAt, inv.UpdatedAt)
+		inv.Total, inv.AmountPaid, inv.AmountRefunded, inv.Status, inv.IssuedAt, inv.UpdatedAt, inv.DisplayNumber)
 	switch {
 	case constraintOf(err, foreignKeyViolation) == "invoices_patient_fk":
-		return crm.ErrPatientNotFound.New("The clinic has no patient with this id.")
+		return fieldNotFound("/patient_id", "is not a patient of this clinic")
 	case constraintOf(err, foreignKeyViolation) == "invoices_appointment_fk":
-		return crm.ErrAppointmentNotFound.New("The clinic has no appointment with this id.")
+		return fieldNotFound("/appointment_id", "is not an appointment of this clinic")
 	case err != nil:
 		return fmt.Errorf("insert invoice: %w", err)
 	}
@@ -62,31 +59,25 @@ func (q *Queries) InsertInvoice(ctx context.Context, inv billing.Invoice) error 
 	return nil
 }
 
-const invoiceColumns = `i.id, i.clinic_id, i.number, i.patient_id, i.appointment_id, i.currency, i.subtotal, i.tax,
-	i.total, i.amount_paid, i.amount_refunded, i.status, i.issued_at, i.updated_at, c.timezone`
+const invoiceColumns = `i.id, i.clinic_id, i.number, i.display_number, i.patient_id, i.appointment_id, i.currency,
+	i.subtotal, i.tax, i.total, i.amount_paid, i.amount_refunded, i.status, i.issued_at, i.updated_at`
 
 func scanInvoice(row pgx.Row) (billing.Invoice, error) {
 	var inv billing.Invoice
-	var zone string
-	err := row.Scan(&inv.ID, &inv.ClinicID, &inv.Number, &inv.PatientID, &inv.AppointmentID, &inv.Currency,
-		&inv.Subtotal, &inv.Tax, &inv.Total, &inv.AmountPaid, &inv.AmountRefunded, &inv.Status,
-		&inv.IssuedAt, &inv.UpdatedAt, &zone)
+	err := row.Scan(&inv.ID, &inv.ClinicID, &inv.Number, &inv.DisplayNumber, &inv.PatientID, &inv.AppointmentID,
+		&inv.Currency, &inv.Subtotal, &inv.Tax, &inv.Total, &inv.AmountPaid, &inv.AmountRefunded, &inv.Status,
+		&inv.IssuedAt, &inv.UpdatedAt)
 	if err != nil {
 		return inv, err
 	}
 	inv.IssuedAt, inv.UpdatedAt = inv.IssuedAt.UTC(), inv.UpdatedAt.UTC()
-	loc, err := time.LoadLocation(zone)
-	if err != nil {
-		return inv, fmt.Errorf("clinic time zone %q: %w", zone, err)
-	}
 	inv.BalanceDue = inv.Total - (inv.AmountPaid - inv.AmountRefunded)
-	inv.DisplayNumber = billing.DisplayNumber(inv.Number, inv.IssuedAt, loc)
 	return inv, nil
 }
 
 func (q *Queries) invoice(ctx context.Context, clinicID, id uuid.UUID, lock string) (billing.Invoice, error) {
 	inv, err := scanInvoice(q.db.QueryRow(ctx, `SELECT `+invoiceColumns+`
-		FROM invoices i JOIN clinics c ON c.id = i.clinic_id
+		FROM invoices i
 		WHERE i.clinic_id = $1 AND i.id = $2`+lock, clinicID, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return inv, billing.ErrInvoiceNotFound.New("The clinic has no invoice with this id.")
@@ -129,7 +120,7 @@ type InvoiceFilter struct {
 // order of issue.
 func (q *Queries) ListInvoices(ctx context.Context, clinicID uuid.UUID, f InvoiceFilter, page Page) (List[billing.Invoice], error) {
 	rows, err := q.db.Query(ctx, `SELECT `+invoiceColumns+`
-		FROM invoices i JOIN clinics c ON c.id = i.clinic_id
+		FROM invoices i
 		WHERE i.clinic_id = $1 AND i.id > $2
 		AND ($4::uuid IS NULL OR i.patient_id = $4)
 		AND ($5::text IS NULL OR i.status = $5)
@@ -146,7 +137,7 @@ func (q *Queries) ListInvoices(ctx context.Context, clinicID uuid.UUID, f Invoic
 // writes it back. The invoices_balance constraint is the last guard of
 // "paid minus refunded never exceeds the total". Inside a transaction only.
 func (q *Queries) UpdateInvoice(ctx context.Context, clinicID, id uuid.UUID, update func(*billing.Invoice) error) (billing.Invoice, error) {
-	inv, err := q.invoice(ctx, clinicID, id, " FOR UPDATE OF i")
+	inv, err := q.invoice(ctx, clinicID, id, " FOR UPDATE")
 	if err != nil {
 		return inv, err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/aura-clinic/aura/actors/fault"
 	"github.com/aura-clinic/aura/messaging"
 )
 
@@ -97,6 +98,14 @@ const (
 	foreignKeyViolation = "23503"
 	checkViolation      = "23514"
 )
+
+// fieldNotFound is a validation error: the member at pointer names a row
+// that does not exist (in the clinic).
+func fieldNotFound(pointer, detail string) error {
+	var f fault.Fields
+	f.Add(pointer, "not_found", detail)
+	return f.Err()
+}
 
 // constraintOf returns the violated constraint's name when err is a
 // PostgreSQL error with SQLSTATE code, else "".
