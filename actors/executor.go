@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/aura-clinic/aura/actors/fault"
+	"github.com/aura-clinic/aura/messaging"
 	"github.com/aura-clinic/aura/schema/store"
 )
 
@@ -28,6 +29,7 @@ type Executor struct {
 	logger         *slog.Logger
 	idempotencyTTL time.Duration
 	keys           keyLocks // for jobs run outside a clinic actor
+	emitter        *messaging.Emitter
 }
 
 // ExecutorOption configures an Executor.
@@ -49,7 +51,7 @@ func WithIdempotencyTTL(ttl time.Duration) ExecutorOption {
 
 // NewExecutor returns an Executor writing to pool.
 func NewExecutor(pool *pgxpool.Pool, logger *slog.Logger, opts ...ExecutorOption) *Executor {
-	e := &Executor{pool: pool, logger: logger, idempotencyTTL: DefaultIdempotencyTTL}
+	e := &Executor{pool: pool, logger: logger, idempotencyTTL: DefaultIdempotencyTTL, emitter: messaging.NewEmitter(logger)}
 	for _, opt := range opts {
 		opt(e)
 	}
@@ -87,9 +89,12 @@ func (e *Executor) run(ctx context.Context, m Meta, j job) (res result) {
 			if err := lockClinic(ctx, tx, m.ClinicID); err != nil {
 				return err
 			}
+			q := store.New(tx)
 			var err error
-			res.value, err = j(ctx, store.New(tx))
-			return err
+			if res.value, err = j(ctx, q); err != nil {
+				return err
+			}
+			return e.emit(ctx, tx, m, q)
 		}
 		var err error
 		res, err = e.runIdempotent(ctx, tx, m, j)
@@ -111,7 +116,8 @@ const clinicLockSpace = 0x41555241
 // should two briefly host its actor (one process's actor already runs them
 // one at a time): invariants checked by reading, such as "no overlapping
 // booking", then hold without deadlocks between the processes. It runs before
-// the transaction's first write; an advisory lock needs no transaction id.
+// the transaction's first write, so transaction ids, which order the outbox,
+// follow the clinic's event sequence; an advisory lock needs no transaction id.
 func lockClinic(ctx context.Context, tx pgx.Tx, clinicID uuid.UUID) error {
 	if clinicID == uuid.Nil {
 		return nil
@@ -121,6 +127,12 @@ func lockClinic(ctx context.Context, tx pgx.Tx, clinicID uuid.UUID) error {
 		return fmt.Errorf("lock clinic: %w", err)
 	}
 	return nil
+}
+
+// emit writes the events the job produced through q to the outbox, in tx.
+func (e *Executor) emit(ctx context.Context, tx pgx.Tx, m Meta, q *store.Queries) error {
+	return e.emitter.Emit(ctx, tx, messaging.Metadata{RequestID: m.RequestID, UserID: m.UserID}, q.Emitted(),
+		store.New(tx).NextEventSequences)
 }
 
 func isFault(err error) bool {

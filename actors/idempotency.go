@@ -154,7 +154,8 @@ func (e *Executor) runIdempotent(ctx context.Context, tx pgx.Tx, m Meta, j job) 
 	if err != nil {
 		return result{}, fmt.Errorf("savepoint: %w", err)
 	}
-	value, jobErr := j(ctx, store.New(savepoint))
+	jobQueries := store.New(savepoint)
+	value, jobErr := j(ctx, jobQueries)
 	if jobErr != nil {
 		if rbErr := savepoint.Rollback(ctx); rbErr != nil {
 			return result{}, fmt.Errorf("roll back to savepoint: %w", rbErr)
@@ -162,8 +163,13 @@ func (e *Executor) runIdempotent(ctx context.Context, tx pgx.Tx, m Meta, j job) 
 		if !storable(jobErr) {
 			return result{}, jobErr
 		}
-	} else if err := savepoint.Commit(ctx); err != nil {
-		return result{}, fmt.Errorf("release savepoint: %w", err)
+	} else {
+		if err := savepoint.Commit(ctx); err != nil {
+			return result{}, fmt.Errorf("release savepoint: %w", err)
+		}
+		if err := e.emit(ctx, tx, m, jobQueries); err != nil {
+			return result{}, err
+		}
 	}
 	encoded, err := encodeOutcome(value, jobErr)
 	if err != nil {

@@ -37,6 +37,8 @@ type route struct {
 	access access
 	handle endpoint
 	class  ratelimit.Class // the rate class its requests count against
+	// streaming routes answer with a stream and have no request deadline.
+	streaming bool
 }
 
 func get(path string, a access, h endpoint) route   { return newRoute(http.MethodGet, path, a, h) }
@@ -46,6 +48,12 @@ func del(path string, a access, h endpoint) route   { return newRoute(http.Metho
 
 func newRoute(method, path string, a access, h endpoint) route {
 	return route{method: method, path: path, access: a, handle: h, class: classOf(method)}
+}
+
+// stream marks a route whose answer is a long-lived stream.
+func (rt route) stream() route {
+	rt.streaming = true
+	return rt
 }
 
 // payments puts the route in the payments rate class.
@@ -73,6 +81,8 @@ type reply struct {
 	status   int
 	body     any // nil for no body
 	location string
+	// stream, when set, writes a text/event-stream body until it returns.
+	stream func(w http.ResponseWriter)
 }
 
 func ok(body any) reply { return reply{status: http.StatusOK, body: body} }
@@ -85,6 +95,11 @@ func created(body any, location string) reply {
 // membership and role, run the endpoint, render the reply or the problem.
 func (s *Server) serve(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !rt.streaming { // a stream lasts as long as its client
+			ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+			defer cancel()
+			r = r.WithContext(ctx)
+		}
 		info := infoFrom(r.Context())
 		info.route = rt.path
 		c := &call{r: r, ctx: r.Context(), meta: actors.Meta{RequestID: info.requestID}}
@@ -202,6 +217,15 @@ func (c *call) pathID(name string, notFound fault.Code) (uuid.UUID, error) {
 
 func (s *Server) writeReply(w http.ResponseWriter, r *http.Request, rep reply) {
 	writeRateHeaders(w.Header(), infoFrom(r.Context()).limits)
+	if rep.stream != nil {
+		h := w.Header()
+		h.Set("Content-Type", "text/event-stream")
+		h.Set("Cache-Control", "no-store")
+		h.Set("X-Accel-Buffering", "no")
+		w.WriteHeader(rep.status)
+		rep.stream(w)
+		return
+	}
 	if rep.location != "" {
 		w.Header().Set("Location", rep.location)
 	}

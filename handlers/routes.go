@@ -39,5 +39,8 @@ func (s *Server) routes() []route {
 		post(clinic+"/invoices/{invoice_id}/payments", member(platform.WriteBilling), s.recordPayment).payments(),
 		get(clinic+"/payments/{payment_id}", member(platform.ReadBilling), s.getPayment),
 		post(clinic+"/payments/{payment_id}/refunds", member(platform.WriteBilling), s.recordRefund).payments(),
+
+		get(clinic+"/events", member(platform.ReadClinic), s.listEvents),
+		get(clinic+"/events/stream", member(platform.ReadClinic), s.streamEvents).stream(),
 	}
 }

@@ -1,5 +1,5 @@
 // Package handlers is Aura's HTTP edge: a gorilla/mux router, one middleware
-// chain (request id → access log → recover → deadline → authenticate →
+// chain (request id → access log → recover → deadline (except streams) → authenticate →
 // clinic membership and role), and handlers that decode and validate a
 // request, build a command for the clinic's actor (writes) or query the
 // store (reads), and render JSON or an RFC 9457 problem.
@@ -20,6 +20,7 @@ import (
 	"github.com/aura-clinic/aura/actors"
 	"github.com/aura-clinic/aura/actors/fault"
 	"github.com/aura-clinic/aura/actors/ratelimit"
+	"github.com/aura-clinic/aura/messaging"
 	"github.com/aura-clinic/aura/schema/store"
 )
 
@@ -38,6 +39,8 @@ type Config struct {
 	Limits ratelimit.Limits
 	// TrustedProxies are the peers whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
+	// Metrics, when set, is served at GET /metrics without authentication.
+	Metrics http.Handler
 }
 
 // DefaultProblemBaseURL is the documented base of problem type URIs.
@@ -74,6 +77,8 @@ type Server struct {
 	// edgeBuckets are the rate buckets kept at the edge (ip, and user on
 	// routes outside a clinic); the clinic actors keep the others.
 	edgeBuckets *ratelimit.Keyed
+	// feed wakes event streams when the event log grows.
+	feed *messaging.Feed
 }
 
 // New returns the API. Reads go to pool directly; writes under a clinic go to
@@ -84,7 +89,7 @@ func New(cfg Config, logger *slog.Logger, pool *pgxpool.Pool, exec *actors.Execu
 		return nil, err
 	}
 	s := &Server{cfg: cfg, logger: logger, pool: pool, queries: store.New(pool), exec: exec, clinics: clinics,
-		edgeBuckets: ratelimit.NewKeyed(0)}
+		edgeBuckets: ratelimit.NewKeyed(0), feed: messaging.NewFeed(pool)}
 	router := mux.NewRouter()
 	for _, rt := range s.routes() {
 		methods := []string{rt.method}
@@ -92,6 +97,9 @@ func New(cfg Config, logger *slog.Logger, pool *pgxpool.Pool, exec *actors.Execu
 			methods = append(methods, http.MethodHead)
 		}
 		router.Handle(rt.path, s.serve(rt)).Methods(methods...)
+	}
+	if cfg.Metrics != nil {
+		router.Handle("/metrics", cfg.Metrics).Methods(http.MethodGet)
 	}
 	router.NotFoundHandler = s.fail(errRouteNotFound.New("No route matches this path."))
 	router.MethodNotAllowedHandler = s.methodNotAllowed(router)
@@ -103,7 +111,7 @@ func New(cfg Config, logger *slog.Logger, pool *pgxpool.Pool, exec *actors.Execu
 // comes first and recovery sits inside the access log, so that a panic's
 // problem and log lines carry the request id and the 500 is logged.
 func (s *Server) middleware(h http.Handler) http.Handler {
-	return chain(h, withRequestID, s.accessLog, s.recoverPanics, s.withDeadline)
+	return chain(h, withRequestID, s.accessLog, s.recoverPanics)
 }
 
 // ServeHTTP implements http.Handler.

@@ -6,6 +6,7 @@ import (
 	"github.com/aura-clinic/aura/actors"
 	"github.com/aura-clinic/aura/actors/fault"
 	"github.com/aura-clinic/aura/actors/platform"
+	"github.com/aura-clinic/aura/messaging"
 	"github.com/aura-clinic/aura/schema/store"
 )
 
@@ -41,5 +42,9 @@ func (c AddMember) Execute(ctx context.Context, q *store.Queries, m actors.Meta)
 		return platform.Member{}, err
 	}
 	member.UserID, member.Email, member.Name = user.ID, user.Email, user.Name
-	return q.InsertMember(ctx, member)
+	if member, err = q.InsertMember(ctx, member); err != nil {
+		return platform.Member{}, err
+	}
+	q.Emit(m.ClinicID, messaging.MemberAdded{UserID: member.UserID, Role: string(member.Role)})
+	return member, nil
 }

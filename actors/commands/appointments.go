@@ -9,6 +9,7 @@ import (
 	"github.com/aura-clinic/aura/actors/crm"
 	"github.com/aura-clinic/aura/actors/fault"
 	"github.com/aura-clinic/aura/actors/platform"
+	"github.com/aura-clinic/aura/messaging"
 	"github.com/aura-clinic/aura/schema/store"
 )
 
@@ -46,7 +47,13 @@ func (c BookAppointment) Execute(ctx context.Context, q *store.Queries, m actors
 	if err := a.CheckFree(others); err != nil {
 		return crm.Appointment{}, err
 	}
-	return a, q.InsertAppointment(ctx, a)
+	if err := q.InsertAppointment(ctx, a); err != nil {
+		return crm.Appointment{}, err
+	}
+	q.Emit(m.ClinicID, messaging.AppointmentBooked{
+		AppointmentID: a.ID, PatientID: a.PatientID, PractitionerID: a.PractitionerID, StartsAt: a.StartsAt, EndsAt: a.EndsAt,
+	})
+	return a, nil
 }
 
 // CancelAppointment cancels a booked appointment, freeing its slot.
@@ -58,12 +65,19 @@ type CancelAppointment struct {
 
 // Execute implements actors.Command.
 func (c CancelAppointment) Execute(ctx context.Context, q *store.Queries, m actors.Meta) (crm.Appointment, error) {
-	return q.UpdateAppointment(ctx, m.ClinicID, c.AppointmentID, func(a *crm.Appointment) error {
+	a, err := q.UpdateAppointment(ctx, m.ClinicID, c.AppointmentID, func(a *crm.Appointment) error {
 		if err := checkOwn(c.CallerRole, *a, m); err != nil {
 			return err
 		}
 		return a.Cancel(c.Reason, now())
 	})
+	if err != nil {
+		return crm.Appointment{}, err
+	}
+	q.Emit(m.ClinicID, messaging.AppointmentCancelled{
+		AppointmentID: a.ID, PatientID: a.PatientID, PractitionerID: a.PractitionerID, StartsAt: a.StartsAt, EndsAt: a.EndsAt,
+	})
+	return a, nil
 }
 
 // CompleteAppointment marks a booked appointment as held.

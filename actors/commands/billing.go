@@ -10,6 +10,7 @@ import (
 	"github.com/aura-clinic/aura/actors/billing"
 	"github.com/aura-clinic/aura/actors/crm"
 	"github.com/aura-clinic/aura/actors/fault"
+	"github.com/aura-clinic/aura/messaging"
 	"github.com/aura-clinic/aura/schema/store"
 )
 
@@ -51,7 +52,17 @@ func (c IssueInvoice) Execute(ctx context.Context, q *store.Queries, m actors.Me
 		return billing.Invoice{}, err
 	}
 	inv.AssignNumber(n, c.Timezone)
-	return inv, q.InsertInvoice(ctx, inv)
+	if err := q.InsertInvoice(ctx, inv); err != nil {
+		return billing.Invoice{}, err
+	}
+	q.Emit(m.ClinicID, messaging.InvoiceIssued{
+		InvoiceID: inv.ID, Number: inv.Number, DisplayNumber: inv.DisplayNumber, PatientID: inv.PatientID,
+		AppointmentID: inv.AppointmentID, Currency: inv.Currency, Subtotal: inv.Subtotal, Tax: inv.Tax, Total: inv.Total,
+	})
+	if inv.Status == billing.StatusPaid { // a zero-total invoice is paid as it is issued
+		q.Emit(m.ClinicID, invoicePaid(inv))
+	}
+	return inv, nil
 }
 
 // RecordPayment records a payment against an invoice.
@@ -63,7 +74,7 @@ type RecordPayment struct {
 // Execute implements actors.Command.
 func (c RecordPayment) Execute(ctx context.Context, q *store.Queries, m actors.Meta) (billing.Payment, error) {
 	var p billing.Payment
-	_, err := q.UpdateInvoice(ctx, m.ClinicID, c.InvoiceID, func(inv *billing.Invoice) error {
+	inv, err := q.UpdateInvoice(ctx, m.ClinicID, c.InvoiceID, func(inv *billing.Invoice) error {
 		var err error
 		p, err = inv.RecordPayment(c.Request, now())
 		return err
@@ -71,7 +82,16 @@ func (c RecordPayment) Execute(ctx context.Context, q *store.Queries, m actors.M
 	if err != nil {
 		return billing.Payment{}, err
 	}
-	return p, q.InsertPayment(ctx, p)
+	if err := q.InsertPayment(ctx, p); err != nil {
+		return billing.Payment{}, err
+	}
+	q.Emit(m.ClinicID, messaging.PaymentRecorded{
+		PaymentID: p.ID, InvoiceID: inv.ID, Amount: p.Amount, Currency: p.Currency, Method: string(p.Method), BalanceDue: inv.BalanceDue,
+	})
+	if inv.Status == billing.StatusPaid {
+		q.Emit(m.ClinicID, invoicePaid(inv))
+	}
+	return p, nil
 }
 
 // RecordRefund refunds part of a payment.
@@ -88,7 +108,7 @@ func (c RecordRefund) Execute(ctx context.Context, q *store.Queries, m actors.Me
 	}
 	var r billing.Refund
 	// Lock order: the invoice, then the payment.
-	_, err = q.UpdateInvoice(ctx, m.ClinicID, invoiceID, func(inv *billing.Invoice) error {
+	inv, err := q.UpdateInvoice(ctx, m.ClinicID, invoiceID, func(inv *billing.Invoice) error {
 		return q.UpdatePayment(ctx, m.ClinicID, c.PaymentID, func(p *billing.Payment) error {
 			var err error
 			r, err = inv.Refund(p, c.Request, now())
@@ -98,5 +118,16 @@ func (c RecordRefund) Execute(ctx context.Context, q *store.Queries, m actors.Me
 	if err != nil {
 		return billing.Refund{}, err
 	}
-	return r, q.InsertRefund(ctx, r)
+	if err := q.InsertRefund(ctx, r); err != nil {
+		return billing.Refund{}, err
+	}
+	q.Emit(m.ClinicID, messaging.RefundRecorded{
+		RefundID: r.ID, PaymentID: r.PaymentID, InvoiceID: inv.ID, Amount: r.Amount, Currency: r.Currency, BalanceDue: inv.BalanceDue,
+	})
+	return r, nil
+}
+
+func invoicePaid(inv billing.Invoice) messaging.InvoicePaid {
+	return messaging.InvoicePaid{InvoiceID: inv.ID, Total: inv.Total, AmountPaid: inv.AmountPaid,
+		AmountRefunded: inv.AmountRefunded, Currency: inv.Currency}
 }

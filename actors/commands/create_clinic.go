@@ -5,6 +5,7 @@ import (
 
 	"github.com/aura-clinic/aura/actors"
 	"github.com/aura-clinic/aura/actors/platform"
+	"github.com/aura-clinic/aura/messaging"
 	"github.com/aura-clinic/aura/schema/store"
 )
 
@@ -28,5 +29,8 @@ func (c CreateClinic) Execute(ctx context.Context, q *store.Queries, m actors.Me
 	if _, err := q.InsertMember(ctx, owner); err != nil {
 		return platform.ClinicMembership{}, err
 	}
+	q.Emit(clinic.ID, messaging.ClinicCreated{
+		ClinicID: clinic.ID, Name: clinic.Name, Currency: clinic.Currency, Timezone: clinic.Timezone, OwnerID: m.UserID,
+	})
 	return platform.ClinicMembership{Clinic: clinic, Role: platform.RoleOwner}, nil
 }

@@ -135,3 +135,25 @@ func (p *Patient) validate(now time.Time) error {
 	}
 	return errs.Err()
 }
+
+// ChangedFields names the client-writable members whose values differ
+// between two versions of a patient (names only: values are health data).
+func ChangedFields(before, after Patient) []string {
+	var changed []string
+	add := func(name string, differ bool) {
+		if differ {
+			changed = append(changed, name)
+		}
+	}
+	add("first_name", before.FirstName != after.FirstName)
+	add("last_name", before.LastName != after.LastName)
+	add("date_of_birth", !equalPtr(before.DateOfBirth, after.DateOfBirth))
+	add("email", !equalPtr(before.Email, after.Email))
+	add("phone", !equalPtr(before.Phone, after.Phone))
+	add("notes", !equalPtr(before.Notes, after.Notes))
+	return changed
+}
+
+func equalPtr(a, b *string) bool {
+	return (a == nil && b == nil) || (a != nil && b != nil && *a == *b)
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/aura-clinic/aura/actors"
 	"github.com/aura-clinic/aura/actors/ratelimit"
 	"github.com/aura-clinic/aura/handlers"
+	"github.com/aura-clinic/aura/messaging"
 )
 
 // config is the process's configuration, read from AURA_* variables.
@@ -31,6 +32,14 @@ type config struct {
 	IdempotencyTTL time.Duration // AURA_IDEMPOTENCY_TTL
 	// IdempotencyCleanupInterval is how often serve deletes expired keys.
 	IdempotencyCleanupInterval time.Duration // AURA_IDEMPOTENCY_CLEANUP_INTERVAL
+	// PubSub is where events are forwarded: postgres, nats or amqp.
+	PubSub  string // AURA_PUBSUB
+	NATSURL string // AURA_NATS_URL
+	AMQPURL string // AURA_AMQP_URL
+	// OutboxTTL is how long forwarded events and inbox rows are kept.
+	OutboxTTL time.Duration // AURA_OUTBOX_TTL
+	// OutboxCleanupInterval is how often serve deletes them after that.
+	OutboxCleanupInterval time.Duration // AURA_OUTBOX_CLEANUP_INTERVAL
 }
 
 // loadConfig reads the configuration through getenv; a malformed value is an
@@ -54,6 +63,14 @@ func loadConfig(getenv func(string) string) (config, error) {
 		},
 		IdempotencyTTL:             r.duration("AURA_IDEMPOTENCY_TTL", actors.DefaultIdempotencyTTL),
 		IdempotencyCleanupInterval: r.duration("AURA_IDEMPOTENCY_CLEANUP_INTERVAL", 10*time.Minute),
+		PubSub:                     r.str("AURA_PUBSUB", "postgres"),
+		NATSURL:                    r.str("AURA_NATS_URL", "nats://127.0.0.1:4222"),
+		AMQPURL:                    r.str("AURA_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"),
+		OutboxTTL:                  r.duration("AURA_OUTBOX_TTL", messaging.DefaultOutboxTTL),
+		OutboxCleanupInterval:      r.duration("AURA_OUTBOX_CLEANUP_INTERVAL", 10*time.Minute),
+	}
+	if cfg.PubSub != "postgres" && cfg.PubSub != "nats" && cfg.PubSub != "amqp" {
+		r.errs = append(r.errs, fmt.Sprintf("AURA_PUBSUB: %q is not postgres, nats or amqp", cfg.PubSub))
 	}
 	if cfg.IdempotencyTTL < actors.MinIdempotencyTTL {
 		r.errs = append(r.errs, fmt.Sprintf("AURA_IDEMPOTENCY_TTL: %v is shorter than %v", cfg.IdempotencyTTL, actors.MinIdempotencyTTL))

@@ -43,6 +43,11 @@ func TestLoadConfigDefaults(t *testing.T) {
 		Actors:                     actors.Config{IdleTimeout: 5 * time.Minute, IdempotencyCacheSize: 1024, Limits: ratelimit.Default()},
 		IdempotencyTTL:             24 * time.Hour,
 		IdempotencyCleanupInterval: 10 * time.Minute,
+		PubSub:                     "postgres",
+		NATSURL:                    "nats://127.0.0.1:4222",
+		AMQPURL:                    "amqp://guest:guest@127.0.0.1:5672/",
+		OutboxTTL:                  7 * 24 * time.Hour,
+		OutboxCleanupInterval:      10 * time.Minute,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", got, want)
@@ -66,6 +71,10 @@ func TestLoadConfigOverrides(t *testing.T) {
 		"AURA_IDEMPOTENCY_CACHE_SIZE":       "64",
 		"AURA_IDEMPOTENCY_CLEANUP_INTERVAL": "30s",
 		"AURA_RATE_LIMITS":                  "off",
+		"AURA_OUTBOX_TTL":                   "48h",
+		"AURA_PUBSUB":                       "nats",
+		"AURA_NATS_URL":                     "nats://nats:4222",
+		"AURA_OUTBOX_CLEANUP_INTERVAL":      "1m",
 		"AURA_TRUSTED_PROXIES":              "10.0.0.0/8, 192.168.1.7",
 	}))
 	if err != nil {
@@ -87,6 +96,11 @@ func TestLoadConfigOverrides(t *testing.T) {
 		Actors:                     actors.Config{IdleTimeout: time.Minute, IdempotencyCacheSize: 64},
 		IdempotencyTTL:             2 * time.Hour,
 		IdempotencyCleanupInterval: 30 * time.Second,
+		PubSub:                     "nats",
+		NATSURL:                    "nats://nats:4222",
+		AMQPURL:                    "amqp://guest:guest@127.0.0.1:5672/",
+		OutboxTTL:                  48 * time.Hour,
+		OutboxCleanupInterval:      time.Minute,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("overrides:\n got %+v\nwant %+v", got, want)
@@ -111,6 +125,8 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"AURA_PROBLEM_BASE_URL", "/problems/"},
 		{"AURA_DATABASE_URL", "postgres://aura:s3cret@db:notaport/aura"},
 		{"AURA_IDEMPOTENCY_TTL", "500ns"},
+		{"AURA_PUBSUB", "kafka"},
+		{"AURA_OUTBOX_TTL", "7d"},
 		{"AURA_RATE_LIMITS", "user.write=120"},
 		{"AURA_RATE_LIMITS", "users.write=120/m"},
 		{"AURA_RATE_LIMITS", "user.delete=120/m"},

@@ -5,6 +5,7 @@
 //	aura migrate                               apply pending migrations and exit
 //	aura user create --email E --name N        create (or find) a user and print a new API key
 //	aura idempotency cleanup                   delete expired idempotency keys now
+//	aura outbox forward|status|cleanup|retry   the event outbox (see the README)
 //
 // Configuration comes from the environment; see config.go and the README.
 package main
@@ -24,6 +25,10 @@ const usage = `usage:
   aura migrate                              apply pending migrations and exit
   aura user create --email E --name N       create (or find) a user; prints a new API key as the last line
   aura idempotency cleanup                  delete expired idempotency keys now
+  aura outbox forward                       move events from the outbox to the pub/sub (also inside serve)
+  aura outbox status                        pending, processed and failed events, oldest pending age
+  aura outbox cleanup                       delete forwarded events and inbox rows older than AURA_OUTBOX_TTL
+  aura outbox retry [--consumer C]          re-deliver events a consumer gave up on
 
 configuration: environment variables, listed in the README (AURA_DATABASE_URL, AURA_HTTP_ADDR, ...)
 `
@@ -55,6 +60,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return migrate(ctx, cfg, logger)
 	case "user":
 		return userCommand(ctx, cfg, logger, args[1:], stdout, stderr)
+	case "outbox":
+		return outboxCommand(ctx, cfg, logger, args[1:], stdout, stderr)
 	case "idempotency":
 		return idempotencyCommand(ctx, cfg, logger, args[1:], stdout)
 	case "help", "-h", "--help":

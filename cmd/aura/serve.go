@@ -11,10 +11,15 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/aura-clinic/aura/actors"
 	"github.com/aura-clinic/aura/handlers"
+	"github.com/aura-clinic/aura/messaging"
 	"github.com/aura-clinic/aura/schema"
 )
 
@@ -37,6 +42,12 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, args []string, 
 	}
 	defer pool.Close()
 
+	events, err := openPubSub(cfg, pool, watermill.NewSlogLogger(logger))
+	if err != nil {
+		return err
+	}
+	defer events.Close()
+
 	// Listen before starting the actors, so that a busy address leaves
 	// nothing running behind.
 	listener, err := net.Listen("tcp", cfg.HTTPAddr)
@@ -45,7 +56,12 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, args []string, 
 	}
 	exec := actors.NewExecutor(pool, logger, actors.WithIdempotencyTTL(cfg.IdempotencyTTL))
 	clinics := actors.NewRegistry(exec, logger, cfg.Actors)
-	api, err := handlers.New(cfg.HTTP, logger, pool, exec, clinics)
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		messaging.NewStatusCollector(pool))
+	httpCfg := cfg.HTTP
+	httpCfg.Metrics = promhttp.HandlerFor(metrics, promhttp.HandlerOpts{})
+	api, err := handlers.New(httpCfg, logger, pool, exec, clinics)
 	if err != nil {
 		_ = listener.Close()
 		_ = clinics.Stop(context.Background()) // no actor has been spawned yet
@@ -61,13 +77,23 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, args []string, 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(listener) }()
 	logger.Info("aura serving", "addr", listener.Addr().String())
-	cleanupCtx, stopCleanup := context.WithCancel(context.Background())
-	cleaned := make(chan struct{})
-	go func() {
-		defer close(cleaned)
-		cleanIdempotencyKeys(cleanupCtx, pool, logger, cfg.IdempotencyCleanupInterval)
-	}()
-	defer func() { stopCleanup(); <-cleaned }()
+	background := startJobs(logger,
+		job{"idempotency cleanup", func(ctx context.Context) error {
+			cleanIdempotencyKeys(ctx, pool, logger, cfg.IdempotencyCleanupInterval)
+			return nil
+		}},
+		job{"outbox cleanup", func(ctx context.Context) error {
+			cleanOutbox(ctx, pool, logger, cfg.OutboxTTL, cfg.OutboxCleanupInterval)
+			return nil
+		}},
+		job{"outbox forwarder", func(ctx context.Context) error {
+			return messaging.Forward(ctx, pool, events, watermill.NewSlogLogger(logger))
+		}},
+		job{"event consumers", func(ctx context.Context) error {
+			return messaging.Consume(ctx, pool, events, watermill.NewSlogLogger(logger), messaging.EventLog())
+		}},
+	)
+	defer background.stop()
 
 	select {
 	case err := <-served:

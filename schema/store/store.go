@@ -7,6 +7,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -14,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/aura-clinic/aura/actors/fault"
+	"github.com/aura-clinic/aura/messaging"
 )
 
 // DBTX is what Queries needs: satisfied by *pgxpool.Pool, *pgx.Conn and pgx.Tx.
@@ -23,9 +25,37 @@ type DBTX interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// Queries runs Aura's queries on a pool or a transaction.
+// Queries runs Aura's queries on a pool or a transaction. Inside a
+// transaction it also collects the events the transaction's writes produce,
+// for the emitter to write to the outbox before commit.
 type Queries struct {
-	db DBTX
+	db     DBTX
+	events []messaging.Pending
+}
+
+// Emit records events of a clinic produced by the current transaction.
+func (q *Queries) Emit(clinicID uuid.UUID, events ...messaging.Event) {
+	for _, e := range events {
+		q.events = append(q.events, messaging.Pending{ClinicID: clinicID, Event: e})
+	}
+}
+
+// Emitted returns the events recorded with Emit, in order.
+func (q *Queries) Emitted() []messaging.Pending { return q.events }
+
+// NextEventSequences reserves n sequence numbers of the clinic's events and
+// returns the first. The counter row stays locked until the transaction ends
+// and a rollback takes the numbers back, so sequences have no gaps.
+func (q *Queries) NextEventSequences(ctx context.Context, clinicID uuid.UUID, n int) (int64, error) {
+	var last int64
+	err := q.db.QueryRow(ctx, `
+		INSERT INTO event_sequences (clinic_id, last_sequence) VALUES ($1, $2)
+		ON CONFLICT (clinic_id) DO UPDATE SET last_sequence = event_sequences.last_sequence + $2
+		RETURNING last_sequence`, clinicID, n).Scan(&last)
+	if err != nil {
+		return 0, fmt.Errorf("next event sequence: %w", err)
+	}
+	return last - int64(n) + 1, nil
 }
 
 // New returns Queries that run on db.
