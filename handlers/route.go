@@ -83,6 +83,9 @@ type reply struct {
 	location string
 	// stream, when set, writes a text/event-stream body until it returns.
 	stream func(w http.ResponseWriter)
+	// raw, when set, is the body as is, of type contentType.
+	raw         []byte
+	contentType string
 }
 
 func ok(body any) reply { return reply{status: http.StatusOK, body: body} }
@@ -228,6 +231,12 @@ func (s *Server) writeReply(w http.ResponseWriter, r *http.Request, rep reply) {
 	}
 	if rep.location != "" {
 		w.Header().Set("Location", rep.location)
+	}
+	if rep.raw != nil {
+		w.Header().Set("Content-Type", rep.contentType)
+		w.WriteHeader(rep.status)
+		_, _ = w.Write(rep.raw)
+		return
 	}
 	if rep.body == nil {
 		w.WriteHeader(rep.status)

@@ -10,6 +10,10 @@ func (s *Server) routes() []route {
 	return []route{
 		get("/healthz", public, s.healthz),
 		get("/readyz", public, s.readyz),
+		get("/openapi.json", public, s.openAPIJSON),
+		get("/openapi.yaml", public, s.openAPIYAML),
+		get("/docs", public, s.docsPage),
+		get("/docs/assets/{file}", public, s.docsAsset),
 
 		post("/v1/api-keys", signedIn, s.createAPIKey),
 		get("/v1/api-keys", signedIn, s.listAPIKeys),

@@ -79,6 +79,8 @@ type Server struct {
 	edgeBuckets *ratelimit.Keyed
 	// feed wakes event streams when the event log grows.
 	feed *messaging.Feed
+	// contract is the OpenAPI document and API reference the server serves.
+	contract *contract
 }
 
 // New returns the API. Reads go to pool directly; writes under a clinic go to
@@ -90,6 +92,9 @@ func New(cfg Config, logger *slog.Logger, pool *pgxpool.Pool, exec *actors.Execu
 	}
 	s := &Server{cfg: cfg, logger: logger, pool: pool, queries: store.New(pool), exec: exec, clinics: clinics,
 		edgeBuckets: ratelimit.NewKeyed(0), feed: messaging.NewFeed(pool)}
+	if s.contract, err = loadContract(); err != nil {
+		return nil, err
+	}
 	router := mux.NewRouter()
 	for _, rt := range s.routes() {
 		methods := []string{rt.method}

@@ -1,0 +1,27 @@
+// Package docs embeds Aura's public contract in the binary: the OpenAPI
+// document and the browsable API reference (Swagger UI, vendored from the
+// npm package swagger-ui-dist, so no CDN is needed).
+package docs
+
+import (
+	"embed"
+	"io/fs"
+)
+
+//go:embed openapi.yaml
+var openAPI []byte
+
+//go:embed ui
+var ui embed.FS
+
+// OpenAPI returns the OpenAPI document, as YAML.
+func OpenAPI() []byte { return openAPI }
+
+// UI returns the API reference's files: index.html and its assets.
+func UI() fs.FS {
+	sub, err := fs.Sub(ui, "ui")
+	if err != nil {
+		panic(err) // unreachable: the path is a literal
+	}
+	return sub
+}
