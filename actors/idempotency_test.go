@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/aura-clinic/aura/actors"
+	"github.com/aura-clinic/aura/actors/crm"
 	"github.com/aura-clinic/aura/actors/fault"
 	"github.com/aura-clinic/aura/actors/platform"
 	"github.com/aura-clinic/aura/schema/dbtest"
@@ -398,7 +399,7 @@ func TestIdempotentErrorOutcomes(t *testing.T) {
 	}{
 		{"conflict after a failed statement", addOwnerTwice, platform.ErrMemberExists, true},
 		{"conflict", failOnce(platform.ErrMemberExists.New("Already a member, says the test.")), platform.ErrMemberExists, true},
-		{"not found", failOnce(fault.ErrNotFound.New("Nothing here.")), fault.ErrNotFound, true},
+		{"not found", failOnce(crm.ErrPatientNotFound.New("Nothing here.")), crm.ErrPatientNotFound, true},
 		{"broken rule with fields", failOnce(&fault.Error{Code: errRuleBroken, Detail: "See the fields.",
 			Fields: []fault.FieldError{{Pointer: "/starts_at", Code: "in_the_past", Detail: "must be in the future"}}}), errRuleBroken, true},
 		{"validation", failOnce(func() error {

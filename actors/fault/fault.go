@@ -77,7 +77,6 @@ func (c Code) Wrap(err error, detail string) *Error {
 var (
 	ErrInternal   = Define("internal_error", Internal, "Internal server error")
 	ErrValidation = Define("validation_failed", Unprocessable, "Validation failed")
-	ErrNotFound   = Define("not_found", NotFound, "Resource not found")
 	ErrForbidden  = Define("forbidden", Forbidden, "Forbidden")
 	ErrTimeout    = Define("request_timeout", Unavailable, "Request timed out")
 	ErrShutdown   = Define("shutting_down", Unavailable, "Server is shutting down")
