@@ -121,8 +121,8 @@ func (q *queryParams) id(name string) uuid.UUID {
 	if s == "" {
 		return uuid.Nil
 	}
-	id, err := uuid.Parse(s)
-	if err != nil || len(s) != 36 {
+	id, err := parseID(s)
+	if err != nil {
 		q.fail(name, "must be an id")
 	}
 	return id

@@ -404,3 +404,18 @@ func TestRequestIDOnEveryResponse(t *testing.T) {
 		seen[id] = true
 	}
 }
+
+// Paths are matched as sent: one that would need cleaning is not a route
+// (no bare redirect), and an id in any spelling but the documented
+// 8-4-4-4-12 form is malformed, so not found.
+func TestPathsMatchedAsSent(t *testing.T) {
+	a := newAPI(t)
+	key := a.newUser(email(t, "owner"))
+	clinic := a.newClinic(key)
+	a.call("GET", "/v1//clinics", key, nil).wantProblem(t, http.StatusNotFound, "route_not_found")
+	a.call("GET", "/v1/clinics/./"+clinic, key, nil).wantProblem(t, http.StatusNotFound, "route_not_found")
+	a.call("GET", "/v1/clinics/"+clinic, key, nil).want(t, http.StatusOK)
+	for _, spelling := range []string{strings.ReplaceAll(clinic, "-", ""), "{" + clinic + "}", "urn:uuid:" + clinic} {
+		a.call("GET", "/v1/clinics/"+spelling, key, nil).wantProblem(t, http.StatusNotFound, "clinic_not_found")
+	}
+}

@@ -633,8 +633,9 @@ type sseStream struct {
 // checks it is one; the stream is closed at the latest when the test ends.
 func (a *api) openStream(key, clinicID, query string, headers ...string) *sseStream {
 	a.t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	req := a.request("GET", "/v1/clinics/"+clinicID+"/events/stream"+query, key, nil, headers...).WithContext(ctx)
+	req := a.request("GET", "/v1/clinics/"+clinicID+"/events/stream"+query, key, nil, headers...)
+	ctx, cancel := context.WithCancel(req.Context()) // keeps the exchange for the contract check
+	req = req.WithContext(ctx)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		cancel()
@@ -642,9 +643,15 @@ func (a *api) openStream(key, clinicID, query string, headers ...string) *sseStr
 	}
 	s := &sseStream{t: a.t, resp: resp, events: make(chan sseEvent, 1000), ctx: ctx, cancel: cancel}
 	a.t.Cleanup(s.close)
+	x, _ := exchangeOf(req)
 	if resp.StatusCode != http.StatusOK {
-		a.t.Fatalf("GET events/stream: status %d", resp.StatusCode)
+		raw, _ := io.ReadAll(resp.Body)
+		x.check(req, resp, raw, false)
+		a.t.Fatalf("GET events/stream: status %d: %s", resp.StatusCode, raw)
 	}
+	// The body is a stream that lasts as long as the test reads it: the
+	// contract check covers the status and headers.
+	x.check(req, resp, nil, true)
 	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
 		a.t.Errorf("stream Content-Type %q, want text/event-stream", ct)
 	}

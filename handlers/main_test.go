@@ -32,6 +32,7 @@ func TestMain(m *testing.M) { dbtest.Main(m) }
 type api struct {
 	t       *testing.T
 	url     string
+	srv     *handlers.Server
 	clinics *actors.Registry
 	// stop closes the server and stops its actors, as a process's shutdown
 	// does; it runs once, at the latest when the test ends.
@@ -90,7 +91,7 @@ func startAPI(t *testing.T, cfg handlers.Config, reg actors.Config, opts ...acto
 		})
 	}
 	t.Cleanup(stop)
-	return &api{t: t, url: ts.URL, clinics: clinics, stop: stop}
+	return &api{t: t, url: ts.URL, srv: srv, clinics: clinics, stop: stop}
 }
 
 // newUser creates a user with a fresh API key, as `aura user create` does,
@@ -137,33 +138,45 @@ func email(t *testing.T, tag string) string {
 
 // call sends a request with key as bearer token (none when empty). body is
 // marshalled to JSON unless it is a string or []byte (sent as is, with a
-// Content-Length) or another io.Reader (sent chunked, without one).
+// Content-Length) or another io.Reader (sent chunked, without one). Like
+// every exchange of the harness, it is checked against the OpenAPI document
+// (exchange.check, in contract_test.go).
 func (a *api) call(method, path, key string, body any, headers ...string) response {
 	a.t.Helper()
 	return a.do(a.request(method, path, key, body, headers...))
 }
 
 // request builds what call sends: headers are name, value pairs set after
-// the defaults (a value of noHeader removes the header).
+// the defaults (a value of noHeader removes the header). The request carries
+// its test and a copy of its body, for send's contract check.
 func (a *api) request(method, path, key string, body any, headers ...string) *http.Request {
 	a.t.Helper()
 	var reader io.Reader
+	var sent []byte // the body's bytes, kept for the contract check
 	switch b := body.(type) {
 	case nil:
 	case string:
+		sent = []byte(b)
 		reader = strings.NewReader(b)
 	case []byte:
+		sent = b
 		reader = bytes.NewReader(b)
 	case io.Reader:
-		reader = struct{ io.Reader }{b} // hide the type so the length is unknown
+		raw, err := io.ReadAll(b)
+		if err != nil {
+			a.t.Fatal(err)
+		}
+		sent = raw
+		reader = struct{ io.Reader }{bytes.NewReader(raw)} // hide the type so the length is unknown
 	default:
 		raw, err := json.Marshal(b)
 		if err != nil {
 			a.t.Fatal(err)
 		}
+		sent = raw
 		reader = bytes.NewReader(raw)
 	}
-	req, err := http.NewRequest(method, a.url+path, reader)
+	req, err := http.NewRequestWithContext(withExchange(context.Background(), a.t, sent), method, a.url+path, reader)
 	if err != nil {
 		a.t.Fatal(err)
 	}
@@ -196,9 +209,15 @@ func (a *api) do(req *http.Request) response {
 	return r
 }
 
-// send sends req and reads the response. Unlike do it never fails a test,
-// so it may run on any goroutine.
+// send sends req, which api.request built, reads the response and checks
+// the exchange against the OpenAPI document. Unlike do it never stops a test
+// (a contract mismatch is reported with t.Errorf on the request's test), so
+// it may run on any goroutine.
 func send(req *http.Request) (response, error) {
+	x, ok := exchangeOf(req)
+	if !ok {
+		return response{}, fmt.Errorf("%s %s: not built by api.request, so it cannot be checked against the OpenAPI document", req.Method, req.URL.Path)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return response{}, fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, err)
@@ -210,6 +229,7 @@ func send(req *http.Request) (response, error) {
 	}
 	r := response{Response: resp, raw: raw}
 	_ = json.Unmarshal(raw, &r.body)
+	x.check(req, resp, raw, false)
 	return r, nil
 }
 

@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 
 	"github.com/google/uuid"
@@ -169,7 +170,7 @@ func (s *Server) admit(c *call, a access) error {
 	if a.permission == "" {
 		return nil
 	}
-	clinicID, err := uuid.Parse(mux.Vars(c.r)["clinic_id"])
+	clinicID, err := parseID(mux.Vars(c.r)["clinic_id"])
 	if err != nil {
 		return platform.ErrClinicNotFound.New("No clinic with this id is visible to you.")
 	}
@@ -208,10 +209,19 @@ func (s *Server) prepare(c *call, rt route) error {
 	return nil
 }
 
+// parseID parses an id in the one form the API documents and returns
+// (8-4-4-4-12 hex digits); other spellings uuid.Parse accepts are malformed.
+func parseID(s string) (uuid.UUID, error) {
+	if len(s) != 36 {
+		return uuid.Nil, errors.New("not an id")
+	}
+	return uuid.Parse(s)
+}
+
 // pathID parses the path variable name as a UUID; a malformed id is simply
 // not found.
 func (c *call) pathID(name string, notFound fault.Code) (uuid.UUID, error) {
-	id, err := uuid.Parse(mux.Vars(c.r)[name])
+	id, err := parseID(mux.Vars(c.r)[name])
 	if err != nil {
 		return uuid.Nil, notFound.New("No resource has this id.")
 	}

@@ -95,7 +95,9 @@ func New(cfg Config, logger *slog.Logger, pool *pgxpool.Pool, exec *actors.Execu
 	if s.contract, err = loadContract(); err != nil {
 		return nil, err
 	}
-	router := mux.NewRouter()
+	// Match paths as sent: mux's cleaning would answer //x or a/../b with a
+	// bare 301 instead of 404 route_not_found.
+	router := mux.NewRouter().SkipClean(true)
 	for _, rt := range s.routes() {
 		methods := []string{rt.method}
 		if rt.method == http.MethodGet {
