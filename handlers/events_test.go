@@ -22,6 +22,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/aura-clinic/aura/docs/eventschema"
 	"github.com/aura-clinic/aura/handlers"
 	"github.com/aura-clinic/aura/messaging"
 	"github.com/aura-clinic/aura/schema/dbtest"
@@ -99,6 +100,19 @@ func waitLogged(t *testing.T, clinicID string, n int) {
 	}
 }
 
+// loadEventSchemas compiles the published event schemas once.
+var loadEventSchemas = sync.OnceValues(eventschema.Load)
+
+// eventSchemas returns the published schemas of the events.
+func eventSchemas(t testing.TB) *eventschema.Validator {
+	t.Helper()
+	v, err := loadEventSchemas()
+	if err != nil {
+		t.Fatalf("load the event schemas: %v", err)
+	}
+	return v
+}
+
 // loggedEvent is one item of GET /v1/clinics/{id}/events: its raw JSON and
 // its decoded envelope.
 type loggedEvent struct {
@@ -126,6 +140,9 @@ func (a *api) eventPage(key, path string) (events []loggedEvent, next string, ra
 		var env messaging.Envelope
 		if err := json.Unmarshal(item, &env); err != nil {
 			a.t.Fatalf("GET %s: item %s: %v", path, item, err)
+		}
+		if err := eventSchemas(a.t).Validate(item); err != nil {
+			a.t.Errorf("GET %s: event %s does not match its published schema: %v", path, env.Event, err)
 		}
 		events = append(events, loggedEvent{raw: item, env: env})
 	}
