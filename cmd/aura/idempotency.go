@@ -17,24 +17,11 @@ import (
 const purgeBatch = 1000
 
 // cleanIdempotencyKeys deletes expired idempotency keys every interval until
-// ctx is done. A failed round is logged and retried at the next tick.
+// ctx is done.
 func cleanIdempotencyKeys(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger, interval time.Duration) {
-	ticker := time.NewTicker(interval)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-			n, err := store.New(pool).PurgeExpiredIdempotencyKeys(ctx, purgeBatch)
-			switch {
-			case err != nil && ctx.Err() == nil:
-				logger.Error("idempotency cleanup failed", "error", err)
-			case n > 0:
-				logger.Info("idempotency keys expired", "deleted", n)
-			}
-		}
-	}
+	periodically(ctx, logger, interval, "idempotency cleanup", func(ctx context.Context) (int64, error) {
+		return store.New(pool).PurgeExpiredIdempotencyKeys(ctx, purgeBatch)
+	})
 }
 
 // idempotencyCommand runs `aura idempotency cleanup`: delete the expired

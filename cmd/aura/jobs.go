@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"time"
 )
 
 // job is a background task of `aura serve`, running until its context ends.
@@ -39,4 +40,25 @@ func startJobs(logger *slog.Logger, list ...job) *jobs {
 func (js *jobs) stop() {
 	js.cancel()
 	js.wg.Wait()
+}
+
+// periodically runs purge every interval until ctx is done, logging how
+// many rows it deleted; a failed round is logged and retried at the next tick.
+func periodically(ctx context.Context, logger *slog.Logger, interval time.Duration, name string, purge func(context.Context) (int64, error)) {
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+			n, err := purge(ctx)
+			switch {
+			case err != nil && ctx.Err() == nil:
+				logger.Error(name+" failed", "error", err)
+			case n > 0:
+				logger.Info(name, "deleted", n)
+			}
+		}
+	}
 }

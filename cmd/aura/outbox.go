@@ -99,20 +99,7 @@ var builtInConsumers = []string{messaging.EventLog().Name}
 // cleanOutbox deletes old outbox, pub/sub and inbox rows every interval
 // until ctx is done.
 func cleanOutbox(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger, ttl, interval time.Duration) {
-	ticker := time.NewTicker(interval)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-			n, err := messaging.Cleanup(ctx, pool, ttl, cleanupBatch)
-			switch {
-			case err != nil && ctx.Err() == nil:
-				logger.Error("outbox cleanup failed", "error", err)
-			case n > 0:
-				logger.Info("outbox cleaned up", "deleted", n)
-			}
-		}
-	}
+	periodically(ctx, logger, interval, "outbox cleanup", func(ctx context.Context) (int64, error) {
+		return messaging.Cleanup(ctx, pool, ttl, cleanupBatch)
+	})
 }
