@@ -15,7 +15,7 @@ const amqpHowToStart = `start RabbitMQ first:
 
 // amqpServer returns the test server's URL and an admin connection, failing
 // the test when RabbitMQ is down.
-func amqpServer(t *testing.T) (string, *amqp.Connection) {
+func amqpServer(t testing.TB) (string, *amqp.Connection) {
 	t.Helper()
 	u := serverURL(t, "RabbitMQ", "AURA_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/", "5672", amqpHowToStart)
 	conn, err := amqp.Dial(u)

@@ -56,7 +56,7 @@ func uniqueName(prefix string) string {
 
 // serverURL reads the server's URL from env (default def) and fails the test,
 // with how to start the server, when nothing answers on its port.
-func serverURL(t *testing.T, server, env, def, defaultPort, howToStart string) string {
+func serverURL(t testing.TB, server, env, def, defaultPort, howToStart string) string {
 	t.Helper()
 	raw := os.Getenv(env)
 	if raw == "" {

@@ -16,7 +16,7 @@ const natsHowToStart = `start NATS with JetStream first:
 
 // natsServer returns the test server's URL and a JetStream admin connection,
 // failing the test when the server is down or has no JetStream.
-func natsServer(t *testing.T) (string, nats.JetStreamContext) {
+func natsServer(t testing.TB) (string, nats.JetStreamContext) {
 	t.Helper()
 	u := serverURL(t, "NATS", "AURA_TEST_NATS_URL", "nats://127.0.0.1:4222", "4222", natsHowToStart)
 	conn, err := nats.Connect(u, nats.Name("aura tests"))

@@ -2,6 +2,8 @@ package messaging
 
 import (
 	"fmt"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -21,10 +23,65 @@ type PubSub interface {
 	Close() error
 }
 
-// PollInterval is how long the PostgreSQL subscribers wait after finding no
-// new message: each empty poll costs a transaction id, and it bounds delivery
-// latency while idle.
-const PollInterval = 50 * time.Millisecond
+// Polling of the PostgreSQL subscribers: the forwarder's on the outbox and
+// the consumers' on the postgres pub/sub. A subscriber that finds messages
+// queries again at once; after a query that found none it waits, first
+// MinPollInterval, then twice as long after each further empty query, up to
+// PollInterval.
+//
+// Short waits matter while events flow: a subscriber reads only rows whose
+// transaction id is below the oldest transaction id still running on the
+// server, and the forwarder's and the consumers' own batches hold one (the
+// lock on the group's offset row, held until the batch is handled, gives
+// each batch transaction an id). A query made while another stage's batch
+// runs therefore finds nothing new although events are waiting; waiting the
+// full PollInterval after it would add up to PollInterval to each event at
+// each stage. With these waits an idle subscriber still polls only every
+// PollInterval: each empty poll costs a transaction id and a commit. See
+// docs/BENCHMARKS.md for the measurements.
+const (
+	// PollInterval is the longest wait after a query that found no new
+	// message; it bounds delivery latency while idle.
+	PollInterval = 50 * time.Millisecond
+	// MinPollInterval is the wait after the first empty query following one
+	// that found messages.
+	MinPollInterval = 5 * time.Millisecond
+	// pollRetryInterval is the wait after a failed query (the library's
+	// default).
+	pollRetryInterval = time.Second
+)
+
+// pollBackoff is the PostgreSQL subscribers' BackoffManager: doubling waits
+// from MinPollInterval to PollInterval while queries find nothing, reset by
+// a query that finds messages; the library's handling of errors otherwise (a
+// lock conflict between members of a group is retried at once, any other
+// error after pollRetryInterval).
+type pollBackoff struct {
+	mu   sync.Mutex
+	next time.Duration
+}
+
+// HandleError implements sql.BackoffManager.
+func (b *pollBackoff) HandleError(logger watermill.LoggerAdapter, noMsg bool, err error) time.Duration {
+	if err != nil {
+		msg := strings.ToLower(err.Error())
+		if strings.Contains(msg, "concurrent update") || strings.Contains(msg, "deadlock") {
+			logger.Debug("Lock conflict querying messages, trying again", watermill.LogFields{"err": err.Error()})
+			return 0
+		}
+		logger.Error("Error querying for messages", err, watermill.LogFields{"wait_time": pollRetryInterval})
+		return pollRetryInterval
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !noMsg {
+		b.next = MinPollInterval
+		return 0
+	}
+	wait := max(b.next, MinPollInterval)
+	b.next = min(2*wait, PollInterval)
+	return wait
+}
 
 // Postgres is the "postgres" pub/sub: watermill-sql topics in Aura's own
 // database, with durable consumer groups and nothing else to run.
@@ -59,6 +116,8 @@ func newSQLSubscriber(pool *pgxpool.Pool, group string, logger watermill.LoggerA
 	sub, err := sql.NewSubscriber(sql.BeginnerFromPgx(pool), sql.SubscriberConfig{
 		ConsumerGroup:  group,
 		PollInterval:   PollInterval,
+		RetryInterval:  pollRetryInterval,
+		BackoffManager: &pollBackoff{next: PollInterval},
 		ResendInterval: 100 * time.Millisecond,
 		SchemaAdapter:  sql.DefaultPostgreSQLSchema{},
 		OffsetsAdapter: sql.DefaultPostgreSQLOffsetsAdapter{},
