@@ -11,26 +11,13 @@ import (
 
 	"github.com/aura-clinic/aura/actors/billing"
 	"github.com/aura-clinic/aura/actors/fault"
+	"github.com/aura-clinic/aura/actors/fault/faulttest"
 )
 
 // now is the fixed clock of these tests.
 var now = time.Date(2026, 6, 15, 12, 0, 0, 0, time.UTC)
 
 func str(s string) *string { return &s }
-
-// fieldCodes returns the pointer → code map of a validation error, failing
-// the test when err is not one.
-func fieldCodes(t *testing.T, err error) map[string]string {
-	t.Helper()
-	if !fault.HasCode(err, fault.ErrValidation) {
-		t.Fatalf("error = %v, want validation_failed", err)
-	}
-	codes := map[string]string{}
-	for _, f := range fault.From(err).Fields {
-		codes[f.Pointer] = f.Code
-	}
-	return codes
-}
 
 // line is a requested line.
 func line(quantity, unitPrice, taxRateBP int64) billing.LineRequest {
@@ -243,7 +230,7 @@ func TestNewInvoiceValidation(t *testing.T) {
 				}
 				return
 			}
-			if got := fieldCodes(t, err); !reflect.DeepEqual(got, tt.want) {
+			if got := faulttest.FieldCodes(t, err); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("field errors = %v, want %v", got, tt.want)
 			}
 			if !reflect.DeepEqual(inv, billing.Invoice{}) {
@@ -339,7 +326,7 @@ func TestRecordPaymentValidation(t *testing.T) {
 			inv := invoiceOf(t, 1000)
 			before := inv
 			p, err := inv.RecordPayment(tt.req, now.Add(time.Hour))
-			if got := fieldCodes(t, err); !reflect.DeepEqual(got, tt.want) {
+			if got := faulttest.FieldCodes(t, err); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("field errors = %v, want %v", got, tt.want)
 			}
 			if !reflect.DeepEqual(inv, before) || !reflect.DeepEqual(p, billing.Payment{}) {
@@ -438,7 +425,7 @@ func TestRefundValidation(t *testing.T) {
 			p := pay(t, &inv, 500)
 			invBefore, pBefore := inv, p
 			r, err := inv.Refund(&p, tt.req, now)
-			if got := fieldCodes(t, err); !reflect.DeepEqual(got, tt.want) {
+			if got := faulttest.FieldCodes(t, err); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("field errors = %v, want %v", got, tt.want)
 			}
 			if !reflect.DeepEqual(inv, invBefore) || !reflect.DeepEqual(p, pBefore) || !reflect.DeepEqual(r, billing.Refund{}) {

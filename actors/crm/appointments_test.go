@@ -10,6 +10,7 @@ import (
 
 	"github.com/aura-clinic/aura/actors/crm"
 	"github.com/aura-clinic/aura/actors/fault"
+	"github.com/aura-clinic/aura/actors/fault/faulttest"
 )
 
 // The ids and slot of a valid booking: 10:00–10:30 in Madrid (UTC+1 in
@@ -127,7 +128,7 @@ func TestNewAppointmentValidation(t *testing.T) {
 				}
 				return
 			}
-			if got := fieldCodes(t, err); !reflect.DeepEqual(got, tt.want) {
+			if got := faulttest.FieldCodes(t, err); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("field errors = %v, want %v", got, tt.want)
 			}
 			if !reflect.DeepEqual(a, crm.Appointment{}) {
@@ -320,7 +321,7 @@ func TestCancelReason(t *testing.T) {
 			}
 			continue
 		}
-		if got := fieldCodes(t, err); !reflect.DeepEqual(got, map[string]string{"/reason": tt.want}) {
+		if got := faulttest.FieldCodes(t, err); !reflect.DeepEqual(got, map[string]string{"/reason": tt.want}) {
 			t.Errorf("Cancel(%.10q…): field errors = %v, want /reason %s", tt.reason, got, tt.want)
 		}
 		if !reflect.DeepEqual(a, before) {

@@ -11,7 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/aura-clinic/aura/actors/crm"
-	"github.com/aura-clinic/aura/actors/fault"
+	"github.com/aura-clinic/aura/actors/fault/faulttest"
 )
 
 // now is the fixed clock of these tests.
@@ -27,20 +27,6 @@ func decode(t *testing.T, body string) crm.PatientFields {
 		t.Fatalf("decode %s: %v", body, err)
 	}
 	return f
-}
-
-// fieldCodes returns the pointer → code map of a validation error, failing
-// the test when err is not one.
-func fieldCodes(t *testing.T, err error) map[string]string {
-	t.Helper()
-	if !fault.HasCode(err, fault.ErrValidation) {
-		t.Fatalf("error = %v, want validation_failed", err)
-	}
-	codes := map[string]string{}
-	for _, f := range fault.From(err).Fields {
-		codes[f.Pointer] = f.Code
-	}
-	return codes
 }
 
 // newPatient creates a valid patient to update.
@@ -140,7 +126,7 @@ func TestNewPatientValidation(t *testing.T) {
 				}
 				return
 			}
-			if got := fieldCodes(t, err); !reflect.DeepEqual(got, tt.want) {
+			if got := faulttest.FieldCodes(t, err); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("field errors = %v, want %v", got, tt.want)
 			}
 			if !reflect.DeepEqual(p, crm.Patient{}) {
@@ -209,7 +195,7 @@ func TestUpdateLeavesPatientUnchangedOnError(t *testing.T) {
 		before.Phone, before.Notes = str(*p.Phone), str(*p.Notes)
 
 		err := p.Update(decode(t, patch), now.Add(time.Hour))
-		fieldCodes(t, err)
+		faulttest.FieldCodes(t, err)
 		if !reflect.DeepEqual(p, before) {
 			t.Errorf("after failed %s:\n got %+v\nwant %+v", patch, p, before)
 		}

@@ -10,28 +10,15 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/aura-clinic/aura/actors/fault"
+	"github.com/aura-clinic/aura/actors/fault/faulttest"
 	"github.com/aura-clinic/aura/actors/platform"
 )
-
-// fieldCodes returns the pointer → code map of a validation error, failing
-// the test when err is not one.
-func fieldCodes(t *testing.T, err error) map[string]string {
-	t.Helper()
-	if !fault.HasCode(err, fault.ErrValidation) {
-		t.Fatalf("error = %v, want validation_failed", err)
-	}
-	codes := map[string]string{}
-	for _, f := range fault.From(err).Fields {
-		codes[f.Pointer] = f.Code
-	}
-	return codes
-}
 
 // wantFields checks that err is a validation error on exactly the pointers
 // of want, with those codes ("" for any code).
 func wantFields(t *testing.T, err error, want map[string]string) {
 	t.Helper()
-	got := fieldCodes(t, err)
+	got := faulttest.FieldCodes(t, err)
 	if len(got) != len(want) {
 		t.Fatalf("field errors = %v, want %v", got, want)
 	}
