@@ -93,6 +93,21 @@ func (c *bilClinic) payment(id string) response {
 	return c.a.call("GET", c.base+"/payments/"+id, c.billing, nil).want(c.a.t, http.StatusOK)
 }
 
+// bilAccepted counts the 201 answers and sums their amounts; every other
+// answer must be the 422 problem refusal.
+func bilAccepted(t *testing.T, answers []response, refusal string) (n int, sum int64) {
+	t.Helper()
+	for _, r := range answers {
+		if r.StatusCode == http.StatusCreated {
+			sum += bilInt(r.body, "amount")
+			n++
+			continue
+		}
+		r.wantProblem(t, http.StatusUnprocessableEntity, refusal)
+	}
+	return n, sum
+}
+
 // bilInt is the integer member name of m (math.MinInt64 when it is not a
 // number).
 func bilInt(m map[string]any, name string) int64 {
@@ -563,16 +578,7 @@ func bilWantPaymentsCapped(t *testing.T, c *bilClinic, apis []*api) {
 	for i := range reqs {
 		reqs[i] = apis[i%len(apis)].request("POST", c.base+"/invoices/"+inv+"/payments", c.billing, map[string]any{"amount": 300, "method": "cash"})
 	}
-	var accepted int64
-	n := 0
-	for _, r := range concurrently(t, reqs) {
-		if r.StatusCode == http.StatusCreated {
-			accepted += bilInt(r.body, "amount")
-			n++
-			continue
-		}
-		r.wantProblem(t, http.StatusUnprocessableEntity, "payment_exceeds_balance")
-	}
+	n, accepted := bilAccepted(t, concurrently(t, reqs), "payment_exceeds_balance")
 	if n != 3 || accepted != 900 {
 		t.Errorf("%d payments accepted (%d), want 3 (900)", n, accepted)
 	}
@@ -701,16 +707,7 @@ func bilWantRefundsCapped(t *testing.T, c *bilClinic, apis []*api) {
 		reqs[i] = apis[i%len(apis)].request("POST", c.base+"/payments/"+pid+"/refunds", c.billing,
 			map[string]any{"amount": 300, "reason": fmt.Sprintf("refund %d", i)})
 	}
-	var accepted int64
-	n := 0
-	for _, r := range concurrently(t, reqs) {
-		if r.StatusCode == http.StatusCreated {
-			accepted += bilInt(r.body, "amount")
-			n++
-			continue
-		}
-		r.wantProblem(t, http.StatusUnprocessableEntity, "refund_exceeds_payment")
-	}
+	n, accepted := bilAccepted(t, concurrently(t, reqs), "refund_exceeds_payment")
 	if n != 3 || accepted != 900 {
 		t.Errorf("%d refunds accepted (%d), want 3 (900)", n, accepted)
 	}

@@ -129,25 +129,7 @@ func (r *outboxRig) begin() pgx.Tx {
 // background runs fn until the returned stop is called (at the latest when
 // the test ends); stop waits for fn to return and fails the test on an error.
 func (r *outboxRig) background(what string, fn func(ctx context.Context) error) (stop func()) {
-	ctx, cancel := context.WithCancel(r.ctx)
-	done := make(chan error, 1)
-	go func() { done <- fn(ctx) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					r.t.Errorf("%s: %v", what, err)
-				}
-			case <-time.After(15 * time.Second):
-				r.t.Errorf("%s did not stop within 15s", what)
-			}
-		})
-	}
-	r.t.Cleanup(stop)
-	return stop
+	return runInBackground(r.t, r.ctx, what, fn)
 }
 
 // forward runs the forwarder.

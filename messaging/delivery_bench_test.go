@@ -242,10 +242,10 @@ func benchmarkDelivery(b *testing.B, pool *pgxpool.Pool, ps messaging.PubSub, co
 		run.clinics = append(run.clinics, id)
 	}
 
-	stopConsumer := runInBackground(b, "consumers", func(ctx context.Context) error {
+	stopConsumer := runInBackground(b, context.Background(), "consumers", func(ctx context.Context) error {
 		return messaging.Consume(ctx, pool, ps, logger, run.consumer(consumer))
 	})
-	stopForwarder := runInBackground(b, "forwarder", func(ctx context.Context) error {
+	stopForwarder := runInBackground(b, context.Background(), "forwarder", func(ctx context.Context) error {
 		return messaging.Forward(ctx, pool, ps, logger)
 	})
 	defer stopConsumer()
@@ -494,10 +494,11 @@ func percentile(sorted []time.Duration, q float64) time.Duration {
 	return sorted[max(0, min(i, len(sorted)-1))]
 }
 
-// runInBackground runs fn until the returned stop is called (at the latest
-// when the benchmark ends); stop waits, bounded, for fn to return.
-func runInBackground(tb testing.TB, what string, fn func(ctx context.Context) error) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
+// runInBackground runs fn under a context derived from parent until the
+// returned stop is called (at the latest when the test or benchmark ends);
+// stop waits, bounded, for fn to return and fails tb on an error.
+func runInBackground(tb testing.TB, parent context.Context, what string, fn func(ctx context.Context) error) (stop func()) {
+	ctx, cancel := context.WithCancel(parent)
 	done := make(chan error, 1)
 	go func() { done <- fn(ctx) }()
 	var once sync.Once

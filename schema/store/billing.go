@@ -192,22 +192,27 @@ func (q *Queries) Payment(ctx context.Context, clinicID, id uuid.UUID) (billing.
 	return list[0], nil
 }
 
+// paymentFrom selects a payment with its invoice's currency.
+const paymentFrom = `SELECT p.id, p.clinic_id, p.invoice_id, p.amount, p.amount_refunded, i.currency,
+	p.method, p.reference, p.created_at
+	FROM payments p JOIN invoices i ON i.id = p.invoice_id`
+
+func scanPayment(row pgx.Row) (billing.Payment, error) {
+	var p billing.Payment
+	err := row.Scan(&p.ID, &p.ClinicID, &p.InvoiceID, &p.Amount, &p.AmountRefunded, &p.Currency, &p.Method, &p.Reference, &p.CreatedAt)
+	p.CreatedAt, p.Refunds = p.CreatedAt.UTC(), []billing.Refund{}
+	return p, err
+}
+
 // payments returns the clinic's payments whose column (id or invoice_id)
 // is id, each with its refunds, in order.
 func (q *Queries) payments(ctx context.Context, clinicID uuid.UUID, column string, id uuid.UUID) ([]billing.Payment, error) {
-	rows, err := q.db.Query(ctx, `SELECT p.id, p.clinic_id, p.invoice_id, p.amount, p.amount_refunded, i.currency,
-			p.method, p.reference, p.created_at
-		FROM payments p JOIN invoices i ON i.id = p.invoice_id
+	rows, err := q.db.Query(ctx, paymentFrom+`
 		WHERE p.clinic_id = $1 AND p.`+column+` = $2 ORDER BY p.id`, clinicID, id)
 	if err != nil {
 		return nil, fmt.Errorf("payments: %w", err)
 	}
-	payments, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (billing.Payment, error) {
-		var p billing.Payment
-		err := row.Scan(&p.ID, &p.ClinicID, &p.InvoiceID, &p.Amount, &p.AmountRefunded, &p.Currency, &p.Method, &p.Reference, &p.CreatedAt)
-		p.CreatedAt, p.Refunds = p.CreatedAt.UTC(), []billing.Refund{}
-		return p, err
-	})
+	payments, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (billing.Payment, error) { return scanPayment(row) })
 	if err != nil || len(payments) == 0 {
 		return payments, err
 	}
@@ -242,11 +247,8 @@ func (q *Queries) payments(ctx context.Context, clinicID uuid.UUID, column strin
 // it, and writes it back. The payments_refunds constraint is the last guard
 // of "refunds never exceed the payment". Inside a transaction only.
 func (q *Queries) UpdatePayment(ctx context.Context, clinicID, id uuid.UUID, update func(*billing.Payment) error) error {
-	var p billing.Payment
-	err := q.db.QueryRow(ctx, `SELECT p.id, p.clinic_id, p.invoice_id, p.amount, p.amount_refunded, i.currency, p.method, p.reference, p.created_at
-		FROM payments p JOIN invoices i ON i.id = p.invoice_id
-		WHERE p.clinic_id = $1 AND p.id = $2 FOR UPDATE OF p`, clinicID, id).
-		Scan(&p.ID, &p.ClinicID, &p.InvoiceID, &p.Amount, &p.AmountRefunded, &p.Currency, &p.Method, &p.Reference, &p.CreatedAt)
+	p, err := scanPayment(q.db.QueryRow(ctx, paymentFrom+`
+		WHERE p.clinic_id = $1 AND p.id = $2 FOR UPDATE OF p`, clinicID, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return billing.ErrPaymentNotFound.New("The clinic has no payment with this id.")
 	}
