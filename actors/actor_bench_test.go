@@ -102,7 +102,8 @@ func reportRate(b *testing.B, unit string) {
 // noop-write runs a command that does nothing; patient-write inserts a
 // patient and its event. serial is one caller; parallel is many callers on
 // one clinic (its writes queue in one mailbox, which is where group commit
-// pays); parallel-clinics spreads the callers over several clinics.
+// pays; parallel-one-by-one is the same with group commit off);
+// parallel-clinics spreads the callers over several clinics.
 func BenchmarkActorRoundTrip(b *testing.B) {
 	b.Run("noop-write", func(b *testing.B) {
 		benchRoundTrip(b, actors.Command[struct{}](noopWrite{}), func(struct{}) bool { return true })
@@ -125,8 +126,8 @@ func benchRoundTrip[T any](b *testing.B, cmd actors.Command[T], ok func(T) bool)
 	}
 	// setup starts a registry whose actors for n clinics are already
 	// spawned, and returns each clinic's Meta.
-	setup := func(b *testing.B, n int) (context.Context, *actors.Registry, []actors.Meta) {
-		ctx, r := benchContext(b), benchRegistry(b, actors.Config{})
+	setup := func(b *testing.B, n int, cfg actors.Config) (context.Context, *actors.Registry, []actors.Meta) {
+		ctx, r := benchContext(b), benchRegistry(b, cfg)
 		metas := make([]actors.Meta, n)
 		for i := range metas {
 			metas[i] = actors.Meta{RequestID: "bench", ClinicID: benchClinic(b)}
@@ -136,8 +137,8 @@ func benchRoundTrip[T any](b *testing.B, cmd actors.Command[T], ok func(T) bool)
 		}
 		return ctx, r, metas
 	}
-	parallel := func(b *testing.B, clinics int) {
-		ctx, r, metas := setup(b, clinics)
+	parallel := func(b *testing.B, clinics int, cfg actors.Config) {
+		ctx, r, metas := setup(b, clinics, cfg)
 		var next atomic.Int64
 		b.ReportAllocs()
 		b.SetParallelism(benchGoroutinesPerCPU)
@@ -155,7 +156,7 @@ func benchRoundTrip[T any](b *testing.B, cmd actors.Command[T], ok func(T) bool)
 	}
 
 	b.Run("serial", func(b *testing.B) {
-		ctx, r, metas := setup(b, 1)
+		ctx, r, metas := setup(b, 1, actors.Config{})
 		b.ReportAllocs()
 		for b.Loop() {
 			if err := exec(ctx, r, metas[0]); err != nil {
@@ -164,8 +165,9 @@ func benchRoundTrip[T any](b *testing.B, cmd actors.Command[T], ok func(T) bool)
 		}
 		reportRate(b, "writes/s")
 	})
-	b.Run("parallel", func(b *testing.B) { parallel(b, 1) })
-	b.Run(fmt.Sprintf("parallel-%d-clinics", benchClinics), func(b *testing.B) { parallel(b, benchClinics) })
+	b.Run("parallel", func(b *testing.B) { parallel(b, 1, actors.Config{}) })
+	b.Run("parallel-one-by-one", func(b *testing.B) { parallel(b, 1, actors.Config{MaxBatch: 1}) })
+	b.Run(fmt.Sprintf("parallel-%d-clinics", benchClinics), func(b *testing.B) { parallel(b, benchClinics, actors.Config{}) })
 }
 
 // BenchmarkIdempotencyReplay measures a retried request (same

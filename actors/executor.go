@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime/debug"
 	"time"
 
 	"github.com/google/uuid"
@@ -21,9 +20,10 @@ import (
 // DefaultIdempotencyTTL is how long a stored outcome is replayed.
 const DefaultIdempotencyTTL = 24 * time.Hour
 
-// Executor runs each job in its own PostgreSQL transaction, with the
-// request's idempotency key when it has one. A panicking job is rolled back
-// and answered with an internal error, never left unanswered.
+// Executor runs jobs in PostgreSQL transactions, with the request's
+// idempotency key when it has one: each job alone when called directly, or a
+// clinic actor's queued jobs together (group commit). A panicking job is
+// rolled back and answered with an internal error, never left unanswered.
 type Executor struct {
 	pool           *pgxpool.Pool
 	logger         *slog.Logger
@@ -71,42 +71,10 @@ func (e *Executor) dispatch(ctx context.Context, m Meta, j job) result {
 	return e.run(ctx, m, j)
 }
 
-// run executes j in a transaction and commits when it succeeds (or when it
-// fails with an outcome worth storing under its idempotency key).
-func (e *Executor) run(ctx context.Context, m Meta, j job) (res result) {
-	if ctx.Err() != nil { // the caller gave up while the job waited
-		return result{err: timeoutError(ctx)}
-	}
-	defer func() {
-		if p := recover(); p != nil {
-			e.logger.Error("command panicked", "request_id", m.RequestID, "clinic_id", m.ClinicID,
-				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-			res = result{err: fault.ErrInternal.New("The server could not complete the request.")}
-		}
-	}()
-	err := pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {
-		if m.Idempotency == nil {
-			if err := lockClinic(ctx, tx, m.ClinicID); err != nil {
-				return err
-			}
-			q := store.New(tx)
-			var err error
-			if res.value, err = j(ctx, q); err != nil {
-				return err
-			}
-			return e.emit(ctx, tx, m, q)
-		}
-		var err error
-		res, err = e.runIdempotent(ctx, tx, m, j)
-		return err
-	})
-	if err != nil {
-		if ctx.Err() != nil && !isFault(err) {
-			err = timeoutError(ctx)
-		}
-		return result{err: err}
-	}
-	return res
+// run executes j in a transaction of its own and commits when it succeeds
+// (or when it fails with an outcome worth storing under its idempotency key).
+func (e *Executor) run(ctx context.Context, m Meta, j job) result {
+	return e.runBatch(ctx, []*request{{ctx: ctx, meta: m, job: j}})[0]
 }
 
 // clinicLockSpace is the first key of the clinics' advisory locks ("AURA").

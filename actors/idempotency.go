@@ -122,26 +122,27 @@ func (k *Idempotency) lockID(m Meta) int64 {
 	return int64(binary.BigEndian.Uint64(h.Sum(nil)))
 }
 
-// runIdempotent runs j in tx unless the key already has an outcome. It holds
-// the key's advisory lock for the whole transaction, so a second process with
-// the same key gets ErrKeyInFlight instead of running it again; it runs j in
-// a savepoint, so a storable error rolls back j's writes but still commits the
-// stored outcome.
+// claimKey takes the key's advisory lock for the rest of tx, so that a second
+// process with the same key gets ErrKeyInFlight instead of running it again.
+// It is taken before the clinic's lock, so such a retry is answered at once
+// rather than after queueing behind the clinic's writes.
+func claimKey(ctx context.Context, tx pgx.Tx, m Meta) error {
+	locked, err := store.New(tx).TryLockIdempotencyKey(ctx, m.Idempotency.lockID(m))
+	if err != nil {
+		return err
+	}
+	if !locked {
+		return ErrKeyInFlight.New("A request with this Idempotency-Key is still in progress; retry after it completes.")
+	}
+	return nil
+}
+
+// runIdempotent runs j in tx unless the key, claimed by claimKey, already
+// has an outcome. It runs j in a savepoint, so a storable error rolls back
+// j's writes but still commits the stored outcome.
 func (e *Executor) runIdempotent(ctx context.Context, tx pgx.Tx, m Meta, j job) (result, error) {
 	q := store.New(tx)
 	key := m.Idempotency
-	locked, err := q.TryLockIdempotencyKey(ctx, key.lockID(m))
-	if err != nil {
-		return result{}, err
-	}
-	if !locked {
-		return result{}, ErrKeyInFlight.New("A request with this Idempotency-Key is still in progress; retry after it completes.")
-	}
-	// The key first, so a retry elsewhere answers in-flight at once rather
-	// than queueing behind the clinic.
-	if err := lockClinic(ctx, tx, m.ClinicID); err != nil {
-		return result{}, err
-	}
 	rec, found, err := q.IdempotencyRecord(ctx, m.UserID, m.ClinicID, key.Key)
 	if err != nil {
 		return result{}, err

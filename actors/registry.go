@@ -14,6 +14,9 @@ import (
 	"github.com/aura-clinic/aura/actors/ratelimit"
 )
 
+// DefaultMaxBatch is the default cap on a group commit's size.
+const DefaultMaxBatch = 64
+
 // Config tunes the registry of clinic actors.
 type Config struct {
 	// IdleTimeout is how long a clinic's actor may go unused before it is
@@ -25,6 +28,9 @@ type Config struct {
 	// IdempotencyCacheSize is how many recently used idempotency keys each
 	// clinic actor keeps in memory. Default 1024.
 	IdempotencyCacheSize int
+	// MaxBatch is the most writes a clinic actor commits in one transaction
+	// (group commit). 1 commits each write on its own. Default 64.
+	MaxBatch int
 	// Limits are the rate limits whose user and clinic buckets each clinic
 	// actor keeps. The zero value limits nothing.
 	Limits ratelimit.Limits
@@ -36,6 +42,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.IdempotencyCacheSize <= 0 {
 		c.IdempotencyCacheSize = 1024
+	}
+	if c.MaxBatch <= 0 {
+		c.MaxBatch = DefaultMaxBatch
 	}
 	if c.SweepInterval <= 0 {
 		c.SweepInterval = max(c.IdleTimeout/4, 10*time.Millisecond)

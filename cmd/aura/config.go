@@ -60,6 +60,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		Actors: actors.Config{
 			IdleTimeout:          r.duration("AURA_ACTOR_IDLE_TIMEOUT", 5*time.Minute),
 			IdempotencyCacheSize: int(r.integer("AURA_IDEMPOTENCY_CACHE_SIZE", 1024)),
+			MaxBatch:             int(r.integer("AURA_GROUP_COMMIT_MAX", actors.DefaultMaxBatch)),
 		},
 		IdempotencyTTL:             r.duration("AURA_IDEMPOTENCY_TTL", actors.DefaultIdempotencyTTL),
 		IdempotencyCleanupInterval: r.duration("AURA_IDEMPOTENCY_CLEANUP_INTERVAL", 10*time.Minute),
