@@ -14,7 +14,6 @@ import (
 
 	"github.com/aura-clinic/aura/actors/fault"
 	"github.com/aura-clinic/aura/messaging"
-	"github.com/aura-clinic/aura/schema/store"
 )
 
 // DefaultIdempotencyTTL is how long a stored outcome is replayed.
@@ -95,12 +94,6 @@ func lockClinic(ctx context.Context, tx pgx.Tx, clinicID uuid.UUID) error {
 		return fmt.Errorf("lock clinic: %w", err)
 	}
 	return nil
-}
-
-// emit writes the events the job produced through q to the outbox, in tx.
-func (e *Executor) emit(ctx context.Context, tx pgx.Tx, m Meta, q *store.Queries) error {
-	return e.emitter.Emit(ctx, tx, messaging.Metadata{RequestID: m.RequestID, UserID: m.UserID}, q.Emitted(),
-		store.New(tx).NextEventSequences)
 }
 
 func isFault(err error) bool {

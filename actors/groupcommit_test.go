@@ -10,6 +10,8 @@ import (
 	"github.com/aura-clinic/aura/actors"
 	"github.com/aura-clinic/aura/actors/crm"
 	"github.com/aura-clinic/aura/actors/fault"
+	"github.com/aura-clinic/aura/messaging"
+	"github.com/aura-clinic/aura/schema/dbtest"
 	"github.com/aura-clinic/aura/schema/store"
 )
 
@@ -97,5 +99,92 @@ func TestGroupCommit(t *testing.T) {
 				t.Errorf("the last write saw the first's patient %+v, want %+v", got, want)
 			}
 		})
+	}
+}
+
+// Two requests with one key in the same batch run once: the second is
+// answered with the first's outcome, and a third with the same key but
+// another body gets idempotency_key_reused.
+func TestGroupCommitRepeatedKey(t *testing.T) {
+	r := newRegistry(t, actors.Config{})
+	clinicID := newClinic(t)
+	ctx, meta := testContext(t), metaFor(t, clinicID)
+	started, release := make(chan struct{}), make(chan struct{})
+	gate := goExec(ctx, r, meta, blockUntil(started, release))
+	receive(t, "the gate command to start", started)
+
+	type answer struct {
+		p        crm.Patient
+		replayed bool
+		err      error
+	}
+	same := keyed(requester(t, clinicID), "key-1", "body")
+	other := keyed(same, "key-1", "another body")
+	var answers []chan answer
+	for i, m := range []actors.Meta{same, same, other} {
+		ch := make(chan answer, 1)
+		answers = append(answers, ch)
+		go func() {
+			p, replayed, err := actors.Exec(ctx, r, m, createPatient)
+			ch <- answer{p, replayed, err}
+		}()
+		eventually(t, "the request queues", func() bool { return r.InFlight(clinicID) == i+2 })
+	}
+	close(release)
+	receive(t, "the gate's answer", gate)
+
+	first, second, third := receive(t, "the first", answers[0]), receive(t, "the second", answers[1]), receive(t, "the third", answers[2])
+	if first.err != nil || first.replayed {
+		t.Fatalf("first: replayed %v, err %v; want it to run", first.replayed, first.err)
+	}
+	if second.err != nil || !second.replayed || second.p.ID != first.p.ID {
+		t.Errorf("second: patient %s replayed %v err %v; want the first's patient %s replayed", second.p.ID, second.replayed, second.err, first.p.ID)
+	}
+	wantCode(t, third.err, actors.ErrKeyReused)
+	var n int
+	if err := dbtest.Pool(t).QueryRow(ctx, `SELECT count(*) FROM patients WHERE clinic_id = $1`, clinicID).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Errorf("%d patients, want 1", n)
+	}
+}
+
+// When a statement of the batch's own fails (here the events' outbox write,
+// which one command poisoned with an event of a clinic that does not exist),
+// nothing of the batch is committed and each write runs again alone: only
+// the poisoning one fails.
+func TestGroupCommitFallsBackToOneByOne(t *testing.T) {
+	r := newRegistry(t, actors.Config{})
+	clinicID := newClinic(t)
+	ctx, meta := testContext(t), metaFor(t, clinicID)
+	started, release := make(chan struct{}), make(chan struct{})
+	gate := goExec(ctx, r, meta, blockUntil(started, release))
+	receive(t, "the gate command to start", started)
+
+	poison := commandFunc[crm.Patient](func(ctx context.Context, q *store.Queries, m actors.Meta) (crm.Patient, error) {
+		p, err := createPatient.Execute(ctx, q, m)
+		q.Emit(uuid.New(), messaging.PatientCreated{PatientID: p.ID})
+		return p, err
+	})
+	var answers []<-chan outcome[crm.Patient]
+	for i, cmd := range []actors.Command[crm.Patient]{createPatient, poison, createPatient} {
+		answers = append(answers, goExec(ctx, r, meta, cmd))
+		eventually(t, "the write queues", func() bool { return r.InFlight(clinicID) == i+2 })
+	}
+	close(release)
+	receive(t, "the gate's answer", gate)
+	for i, answer := range answers {
+		res := receive(t, "a write's answer", answer)
+		switch {
+		case i == 1 && res.err == nil:
+			t.Error("the poisoning write succeeded")
+		case i == 1 && patientExists(t, clinicID, res.value.ID):
+			t.Error("the poisoning write was committed")
+		case i != 1 && res.err != nil:
+			t.Errorf("write %d: %v", i, res.err)
+		case i != 1 && !patientExists(t, clinicID, res.value.ID):
+			t.Errorf("write %d answered but not committed", i)
+		}
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"sync"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/aura-clinic/aura/actors/fault"
 	"github.com/aura-clinic/aura/schema/store"
@@ -122,67 +121,116 @@ func (k *Idempotency) lockID(m Meta) int64 {
 	return int64(binary.BigEndian.Uint64(h.Sum(nil)))
 }
 
-// claimKey takes the key's advisory lock for the rest of tx, so that a second
-// process with the same key gets ErrKeyInFlight instead of running it again.
-// It is taken before the clinic's lock, so such a retry is answered at once
-// rather than after queueing behind the clinic's writes.
-func claimKey(ctx context.Context, tx pgx.Tx, m Meta) error {
-	locked, err := store.New(tx).TryLockIdempotencyKey(ctx, m.Idempotency.lockID(m))
+// The idempotency steps of a batch (see runInTx), each one statement for the
+// whole batch.
+
+// claimKeys takes the advisory lock of each keyed request's key for the rest
+// of tx, so that a second process with the same key gets ErrKeyInFlight
+// instead of running it again. It runs before the clinic's lock, so such a
+// retry is answered at once rather than after queueing behind the clinic.
+func claimKeys(ctx context.Context, q *store.Queries, slots []slot, live []int) error {
+	keyed := keyedSlots(slots, live)
+	if len(keyed) == 0 {
+		return nil
+	}
+	ids := make([]int64, len(keyed))
+	for n, i := range keyed {
+		ids[n] = slots[i].req.meta.Idempotency.lockID(slots[i].req.meta)
+	}
+	locked, err := q.TryLockIdempotencyKeys(ctx, ids)
 	if err != nil {
 		return err
 	}
-	if !locked {
-		return ErrKeyInFlight.New("A request with this Idempotency-Key is still in progress; retry after it completes.")
+	for n, i := range keyed {
+		if !locked[n] {
+			slots[i].answer(result{err: ErrKeyInFlight.New("A request with this Idempotency-Key is still in progress; retry after it completes.")})
+		}
 	}
 	return nil
 }
 
-// runIdempotent runs j in tx unless the key, claimed by claimKey, already
-// has an outcome. It runs j in a savepoint, so a storable error rolls back
-// j's writes but still commits the stored outcome.
-func (e *Executor) runIdempotent(ctx context.Context, tx pgx.Tx, m Meta, j job) (result, error) {
-	q := store.New(tx)
-	key := m.Idempotency
-	rec, found, err := q.IdempotencyRecord(ctx, m.UserID, m.ClinicID, key.Key)
+// findRecords answers the keyed requests whose key already has an outcome
+// with it, and marks a request repeating the key of an earlier one in the
+// batch, which is answered with that one's outcome (answerRepeats).
+func findRecords(ctx context.Context, q *store.Queries, clinicID uuid.UUID, slots []slot, live []int) error {
+	keyed := keyedSlots(slots, live)
+	if len(keyed) == 0 {
+		return nil
+	}
+	keys := make([]store.IdempotencyKey, len(keyed))
+	for n, i := range keyed {
+		keys[n] = store.IdempotencyKey{UserID: slots[i].req.meta.UserID, Key: slots[i].req.meta.Idempotency.Key}
+	}
+	recs, err := q.IdempotencyRecords(ctx, clinicID, keys)
 	if err != nil {
-		return result{}, err
+		return err
 	}
-	if found {
-		return replay(rec, key), nil
+	stored := make(map[store.IdempotencyKey]store.IdempotencyRecord, len(recs))
+	for _, rec := range recs {
+		stored[store.IdempotencyKey{UserID: rec.UserID, Key: rec.Key}] = rec
 	}
+	first := make(map[store.IdempotencyKey]int, len(keyed))
+	for n, i := range keyed {
+		if rec, ok := stored[keys[n]]; ok {
+			slots[i].answer(replay(rec, slots[i].req.meta.Idempotency))
+		} else if j, ok := first[keys[n]]; ok {
+			slots[i].repeats = j
+		} else {
+			first[keys[n]] = i
+		}
+	}
+	return nil
+}
 
-	savepoint, err := tx.Begin(ctx)
+// saveOutcomes stores the outcomes of the keyed requests that ran.
+func (e *Executor) saveOutcomes(ctx context.Context, q *store.Queries, slots []slot, live []int) error {
+	var recs []store.IdempotencyRecord
+	var owners []int
+	for _, i := range live {
+		if s := &slots[i]; s.outcome != nil {
+			m := s.req.meta
+			recs = append(recs, store.IdempotencyRecord{UserID: m.UserID, ClinicID: m.ClinicID, Key: m.Idempotency.Key,
+				Fingerprint: m.Idempotency.Fingerprint[:], Outcome: s.outcome})
+			owners = append(owners, i)
+		}
+	}
+	saved, err := q.SaveIdempotencyRecords(ctx, recs, e.idempotencyTTL)
 	if err != nil {
-		return result{}, fmt.Errorf("savepoint: %w", err)
+		return err
 	}
-	jobQueries := store.New(savepoint)
-	value, jobErr := j(ctx, jobQueries)
-	if jobErr != nil {
-		if rbErr := savepoint.Rollback(ctx); rbErr != nil {
-			return result{}, fmt.Errorf("roll back to savepoint: %w", rbErr)
+	for n, i := range owners {
+		slots[i].res.record = &saved[n]
+	}
+	return nil
+}
+
+// answerRepeats answers each request that repeated an earlier one's key with
+// that one's stored outcome; when it stored none (it failed in a way that is
+// not replayed), the key was in flight when the repeat arrived.
+func answerRepeats(slots []slot, live []int) {
+	for _, i := range live {
+		s := &slots[i]
+		if s.repeats < 0 {
+			continue
 		}
-		if !storable(jobErr) {
-			return result{}, jobErr
-		}
-	} else {
-		if err := savepoint.Commit(ctx); err != nil {
-			return result{}, fmt.Errorf("release savepoint: %w", err)
-		}
-		if err := e.emit(ctx, tx, m, jobQueries); err != nil {
-			return result{}, err
+		if rec := slots[s.repeats].res.record; rec != nil {
+			s.answer(replay(*rec, s.req.meta.Idempotency))
+		} else {
+			s.answer(result{err: ErrKeyInFlight.New("A request with this Idempotency-Key was in progress; retry it.")})
 		}
 	}
-	encoded, err := encodeOutcome(value, jobErr)
-	if err != nil {
-		return result{}, err
+}
+
+// keyedSlots returns the indexes of the live requests that carry a key and
+// still wait for an answer.
+func keyedSlots(slots []slot, live []int) []int {
+	var keyed []int
+	for _, i := range live {
+		if !slots[i].answered && slots[i].req.meta.Idempotency != nil {
+			keyed = append(keyed, i)
+		}
 	}
-	rec, err = q.SaveIdempotencyRecord(ctx, store.IdempotencyRecord{
-		UserID: m.UserID, ClinicID: m.ClinicID, Key: key.Key, Fingerprint: key.Fingerprint[:], Outcome: encoded,
-	}, e.idempotencyTTL)
-	if err != nil {
-		return result{}, err
-	}
-	return result{value: value, err: jobErr, record: &rec}, nil
+	return keyed
 }
 
 // keyLocks serialises, within this process, requests with the same key that

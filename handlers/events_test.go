@@ -820,9 +820,9 @@ func emitDirectly(t *testing.T, tx pgx.Tx, clinicID string, userID uuid.UUID) {
 	t.Helper()
 	ctx := context.Background()
 	emitter := messaging.NewEmitter(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	events := []messaging.Pending{{ClinicID: uuid.MustParse(clinicID), Event: messaging.PatientCreated{PatientID: uuid.New()}}}
-	if err := emitter.Emit(ctx, tx, messaging.Metadata{RequestID: "req-" + uuid.NewString(), UserID: userID}, events,
-		store.New(tx).NextEventSequences); err != nil {
+	events := []messaging.Pending{{ClinicID: uuid.MustParse(clinicID), Event: messaging.PatientCreated{PatientID: uuid.New()},
+		Metadata: messaging.Metadata{RequestID: "req-" + uuid.NewString(), UserID: userID}}}
+	if err := emitter.Emit(ctx, tx, events, store.New(tx).NextEventSequences); err != nil {
 		t.Fatal(err)
 	}
 	if err := tx.Commit(ctx); err != nil {

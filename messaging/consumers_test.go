@@ -97,10 +97,11 @@ func (r *outboxRig) emitIn(tx pgx.Tx, clinicID uuid.UUID, requestID string, n in
 	r.t.Helper()
 	events := make([]messaging.Pending, n)
 	for i := range events {
-		events[i] = messaging.Pending{ClinicID: clinicID, Event: messaging.PatientCreated{PatientID: uuid.Must(uuid.NewV7())}}
+		events[i] = messaging.Pending{ClinicID: clinicID, Event: messaging.PatientCreated{PatientID: uuid.Must(uuid.NewV7())},
+			Metadata: messaging.Metadata{RequestID: requestID, UserID: r.userID}}
 	}
 	emitter := messaging.NewEmitter(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	err := emitter.Emit(r.ctx, tx, messaging.Metadata{RequestID: requestID, UserID: r.userID}, events, store.New(tx).NextEventSequences)
+	err := emitter.Emit(r.ctx, tx, events, store.New(tx).NextEventSequences)
 	if err != nil {
 		r.t.Fatalf("emit: %v", err)
 	}

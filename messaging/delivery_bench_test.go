@@ -399,9 +399,9 @@ func (r *deliveryRun) emit(ctx context.Context, clinicID uuid.UUID, requestID st
 		return time.Time{}, err
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
-	events := []messaging.Pending{{ClinicID: clinicID, Event: messaging.PatientCreated{PatientID: uuid.Must(uuid.NewV7())}}}
-	if err := r.emitter.Emit(ctx, tx, messaging.Metadata{RequestID: requestID, UserID: r.userID}, events,
-		store.New(tx).NextEventSequences); err != nil {
+	events := []messaging.Pending{{ClinicID: clinicID, Event: messaging.PatientCreated{PatientID: uuid.Must(uuid.NewV7())},
+		Metadata: messaging.Metadata{RequestID: requestID, UserID: r.userID}}}
+	if err := r.emitter.Emit(ctx, tx, events, store.New(tx).NextEventSequences); err != nil {
 		return time.Time{}, err
 	}
 	if err := tx.Commit(ctx); err != nil {

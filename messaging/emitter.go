@@ -37,6 +37,7 @@ const (
 type Pending struct {
 	ClinicID uuid.UUID
 	Event    Event
+	Metadata Metadata // of the request that produced it
 }
 
 // Emitter writes events to the outbox inside the emitting transaction, with
@@ -52,11 +53,11 @@ func NewEmitter(logger *slog.Logger) *Emitter {
 	return &Emitter{logger: watermill.NewSlogLogger(logger)}
 }
 
-// Emit wraps each pending event in an envelope with the request's metadata
-// and the clinic's next sequence number, and writes them to the outbox on tx.
-// nextSequences reserves n sequence numbers of a clinic in tx and returns the
-// first.
-func (e *Emitter) Emit(ctx context.Context, tx pgx.Tx, m Metadata, events []Pending,
+// Emit wraps each pending event in an envelope with its request's metadata
+// and its clinic's next sequence number, and writes them all to the outbox on
+// tx in one statement. nextSequences reserves n sequence numbers of a clinic
+// in tx and returns the first.
+func (e *Emitter) Emit(ctx context.Context, tx pgx.Tx, events []Pending,
 	nextSequences func(ctx context.Context, clinicID uuid.UUID, n int) (int64, error)) error {
 	if len(events) == 0 {
 		return nil
@@ -76,7 +77,7 @@ func (e *Emitter) Emit(ctx context.Context, tx pgx.Tx, m Metadata, events []Pend
 	}
 	msgs := make([]*message.Message, 0, len(events))
 	for _, p := range events {
-		env, err := NewEnvelope(m, p.ClinicID, next[p.ClinicID], p.Event, now)
+		env, err := NewEnvelope(p.Metadata, p.ClinicID, next[p.ClinicID], p.Event, now)
 		if err != nil {
 			return err
 		}

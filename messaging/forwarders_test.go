@@ -207,11 +207,12 @@ func (e *emission) wait() error {
 func emitCommitted(ctx context.Context, pool *pgxpool.Pool, userID, clinicID uuid.UUID, requestID string, n int) error {
 	events := make([]messaging.Pending, n)
 	for i := range events {
-		events[i] = messaging.Pending{ClinicID: clinicID, Event: messaging.PatientCreated{PatientID: uuid.Must(uuid.NewV7())}}
+		events[i] = messaging.Pending{ClinicID: clinicID, Event: messaging.PatientCreated{PatientID: uuid.Must(uuid.NewV7())},
+			Metadata: messaging.Metadata{RequestID: requestID, UserID: userID}}
 	}
 	emitter := messaging.NewEmitter(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		return emitter.Emit(ctx, tx, messaging.Metadata{RequestID: requestID, UserID: userID}, events, store.New(tx).NextEventSequences)
+		return emitter.Emit(ctx, tx, events, store.New(tx).NextEventSequences)
 	})
 }
 

@@ -80,10 +80,11 @@ func (db *outboxDB) emit(n int) {
 	defer func() { _ = tx.Rollback(ctx) }()
 	events := make([]messaging.Pending, n)
 	for i := range events {
-		events[i] = messaging.Pending{ClinicID: db.clinicID, Event: messaging.PatientCreated{PatientID: uuid.Must(uuid.NewV7())}}
+		events[i] = messaging.Pending{ClinicID: db.clinicID, Event: messaging.PatientCreated{PatientID: uuid.Must(uuid.NewV7())},
+			Metadata: messaging.Metadata{RequestID: "req-cli", UserID: db.userID}}
 	}
 	emitter := messaging.NewEmitter(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err := emitter.Emit(ctx, tx, messaging.Metadata{RequestID: "req-cli", UserID: db.userID}, events, store.New(tx).NextEventSequences); err != nil {
+	if err := emitter.Emit(ctx, tx, events, store.New(tx).NextEventSequences); err != nil {
 		db.t.Fatal(err)
 	}
 	if err := tx.Commit(ctx); err != nil {

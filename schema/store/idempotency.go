@@ -29,54 +29,105 @@ func nullable(id uuid.UUID) *uuid.UUID {
 	return &id
 }
 
-// TryLockIdempotencyKey takes a transaction-scoped advisory lock on lockID,
-// without waiting. false means another transaction (in this process or
-// another) is running a request with the same key.
-func (q *Queries) TryLockIdempotencyKey(ctx context.Context, lockID int64) (bool, error) {
-	var ok bool
-	if err := q.db.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, lockID).Scan(&ok); err != nil {
-		return false, fmt.Errorf("lock idempotency key: %w", err)
-	}
-	return ok, nil
-}
-
-// IdempotencyRecord returns the unexpired record of the key in its scope.
-func (q *Queries) IdempotencyRecord(ctx context.Context, userID, clinicID uuid.UUID, key string) (IdempotencyRecord, bool, error) {
-	rec := IdempotencyRecord{UserID: userID, ClinicID: clinicID, Key: key}
-	err := q.db.QueryRow(ctx, `
-		SELECT fingerprint, outcome, expires_at FROM idempotency_keys
-		WHERE user_id = $1 AND clinic_id IS NOT DISTINCT FROM $2 AND key = $3 AND expires_at > now()`,
-		userID, nullable(clinicID), key).Scan(&rec.Fingerprint, &rec.Outcome, &rec.ExpiresAt)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return rec, false, nil
+// TryLockIdempotencyKeys takes a transaction-scoped advisory lock on each
+// of lockIDs, without waiting, in one statement. locked[i] false means another
+// transaction (in this process or another) is running a request with the key
+// of lockIDs[i].
+func (q *Queries) TryLockIdempotencyKeys(ctx context.Context, lockIDs []int64) (locked []bool, err error) {
+	rows, err := q.db.Query(ctx, `
+		SELECT pg_try_advisory_xact_lock(k.id) FROM unnest($1::bigint[]) WITH ORDINALITY AS k(id, n) ORDER BY k.n`, lockIDs)
+	if err == nil {
+		locked, err = pgx.CollectRows(rows, pgx.RowTo[bool])
 	}
 	if err != nil {
-		return rec, false, fmt.Errorf("read idempotency key: %w", err)
+		return nil, fmt.Errorf("lock idempotency keys: %w", err)
 	}
-	return rec, true, nil
+	return locked, nil
 }
 
-// SaveIdempotencyRecord stores rec, expiring ttl from now, in place of an
-// expired record of the same key. It returns rec with its expiry. An
-// unexpired record of the key is an error: the caller holds the key's lock
-// and has checked, so that means a bug.
-func (q *Queries) SaveIdempotencyRecord(ctx context.Context, rec IdempotencyRecord, ttl time.Duration) (IdempotencyRecord, error) {
-	err := q.db.QueryRow(ctx, `
+// IdempotencyKey names a key in a clinic's scope: its user's key.
+type IdempotencyKey struct {
+	UserID uuid.UUID
+	Key    string
+}
+
+// IdempotencyRecords returns the unexpired records of keys in clinicID's
+// scope (uuid.Nil: outside any clinic), in one statement; a key without one
+// is not in the result.
+func (q *Queries) IdempotencyRecords(ctx context.Context, clinicID uuid.UUID, keys []IdempotencyKey) ([]IdempotencyRecord, error) {
+	users, names := make([]uuid.UUID, len(keys)), make([]string, len(keys))
+	for i, k := range keys {
+		users[i], names[i] = k.UserID, k.Key
+	}
+	rows, err := q.db.Query(ctx, `
+		SELECT DISTINCT k.user_id, k.key, k.fingerprint, k.outcome, k.expires_at
+		FROM idempotency_keys k JOIN unnest($2::uuid[], $3::text[]) AS w(user_id, key)
+			ON k.user_id = w.user_id AND k.key = w.key
+		WHERE k.clinic_id IS NOT DISTINCT FROM $1 AND k.expires_at > now()`,
+		nullable(clinicID), users, names)
+	if err != nil {
+		return nil, fmt.Errorf("read idempotency keys: %w", err)
+	}
+	recs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (IdempotencyRecord, error) {
+		rec := IdempotencyRecord{ClinicID: clinicID}
+		err := row.Scan(&rec.UserID, &rec.Key, &rec.Fingerprint, &rec.Outcome, &rec.ExpiresAt)
+		return rec, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read idempotency keys: %w", err)
+	}
+	return recs, nil
+}
+
+// SaveIdempotencyRecords stores recs, all of one clinic and of distinct keys,
+// each expiring ttl from now, in place of expired records of the same keys,
+// in one statement. It returns recs with their expiry. An unexpired record
+// of one of the keys is an error: the caller holds the keys' locks and has
+// checked, so that means a bug.
+func (q *Queries) SaveIdempotencyRecords(ctx context.Context, recs []IdempotencyRecord, ttl time.Duration) ([]IdempotencyRecord, error) {
+	if len(recs) == 0 {
+		return nil, nil
+	}
+	users, keys := make([]uuid.UUID, len(recs)), make([]string, len(recs))
+	fingerprints, outcomes := make([][]byte, len(recs)), make([]string, len(recs))
+	for i, rec := range recs {
+		if rec.ClinicID != recs[0].ClinicID {
+			return nil, errors.New("save idempotency keys: records of two clinics")
+		}
+		users[i], keys[i], fingerprints[i], outcomes[i] = rec.UserID, rec.Key, rec.Fingerprint, string(rec.Outcome)
+	}
+	rows, err := q.db.Query(ctx, `
 		INSERT INTO idempotency_keys (user_id, clinic_id, key, fingerprint, outcome, created_at, expires_at)
-		VALUES ($1, $2, $3, $4, $5, now(), now() + $6::interval)
+		SELECT r.user_id, $1, r.key, r.fingerprint, r.outcome::jsonb, now(), now() + $6::interval
+		FROM unnest($2::uuid[], $3::text[], $4::bytea[], $5::text[]) AS r(user_id, key, fingerprint, outcome)
 		ON CONFLICT ON CONSTRAINT idempotency_keys_scope_unique DO UPDATE
 			SET fingerprint = excluded.fingerprint, outcome = excluded.outcome,
 				created_at = excluded.created_at, expires_at = excluded.expires_at
 			WHERE idempotency_keys.expires_at <= now()
-		RETURNING expires_at`,
-		rec.UserID, nullable(rec.ClinicID), rec.Key, rec.Fingerprint, rec.Outcome, ttl).Scan(&rec.ExpiresAt)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return rec, errors.New("save idempotency key: an unexpired record of the key exists")
-	}
+		RETURNING user_id, key, expires_at`,
+		nullable(recs[0].ClinicID), users, keys, fingerprints, outcomes, ttl)
 	if err != nil {
-		return rec, fmt.Errorf("save idempotency key: %w", err)
+		return nil, fmt.Errorf("save idempotency keys: %w", err)
 	}
-	return rec, nil
+	expiry := make(map[IdempotencyKey]time.Time, len(recs))
+	var k IdempotencyKey
+	var expiresAt time.Time
+	if _, err := pgx.ForEachRow(rows, []any{&k.UserID, &k.Key, &expiresAt}, func() error {
+		expiry[k] = expiresAt
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("save idempotency keys: %w", err)
+	}
+	saved := make([]IdempotencyRecord, len(recs))
+	for i, rec := range recs {
+		at, ok := expiry[IdempotencyKey{UserID: rec.UserID, Key: rec.Key}]
+		if !ok {
+			return nil, fmt.Errorf("save idempotency keys: an unexpired record of key %q exists", rec.Key)
+		}
+		rec.ExpiresAt = at
+		saved[i] = rec
+	}
+	return saved, nil
 }
 
 // PurgeExpiredIdempotencyKeys deletes every expired record, batch rows per

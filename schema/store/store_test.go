@@ -137,22 +137,29 @@ func TestPurgeExpiredIdempotencyKeys(t *testing.T) {
 // save stores a record of the owner's key in clinicID with fingerprint fp.
 func (o owner) save(t *testing.T, clinicID uuid.UUID, key, fp string, ttl time.Duration) (store.IdempotencyRecord, error) {
 	t.Helper()
-	return store.New(dbtest.Pool(t)).SaveIdempotencyRecord(testContext(t), store.IdempotencyRecord{
+	saved, err := store.New(dbtest.Pool(t)).SaveIdempotencyRecords(testContext(t), []store.IdempotencyRecord{{
 		UserID: o.userID, ClinicID: clinicID, Key: key, Fingerprint: fingerprint(fp), Outcome: []byte(`{"value": "` + fp + `"}`),
-	}, ttl)
+	}}, ttl)
+	if err != nil {
+		return store.IdempotencyRecord{}, err
+	}
+	return saved[0], nil
 }
 
 // record reads the owner's unexpired record of key in clinicID.
 func (o owner) record(t *testing.T, clinicID uuid.UUID, key string) (store.IdempotencyRecord, bool) {
 	t.Helper()
-	rec, found, err := store.New(dbtest.Pool(t)).IdempotencyRecord(testContext(t), o.userID, clinicID, key)
+	recs, err := store.New(dbtest.Pool(t)).IdempotencyRecords(testContext(t), clinicID, []store.IdempotencyKey{{UserID: o.userID, Key: key}})
 	if err != nil {
 		t.Fatalf("read record: %v", err)
 	}
-	return rec, found
+	if len(recs) == 0 {
+		return store.IdempotencyRecord{}, false
+	}
+	return recs[0], true
 }
 
-// SaveIdempotencyRecord takes the place of an expired record of the key,
+// SaveIdempotencyRecords takes the place of an expired record of the key,
 // with the new fingerprint, outcome and expiry, but refuses to overwrite an
 // unexpired one and leaves it as it was.
 func TestSaveIdempotencyRecordReplacesOnlyExpired(t *testing.T) {
@@ -181,7 +188,7 @@ func TestSaveIdempotencyRecordReplacesOnlyExpired(t *testing.T) {
 	}
 }
 
-// IdempotencyRecord finds an unexpired record, with its fingerprint, outcome
+// IdempotencyRecords finds an unexpired record, with its fingerprint, outcome
 // and expiry, and ignores an expired one as if it were gone.
 func TestIdempotencyRecordIgnoresExpired(t *testing.T) {
 	o := newOwner(t)
@@ -231,7 +238,7 @@ func TestIdempotencyKeyNullClinicScope(t *testing.T) {
 	}
 }
 
-// TryLockIdempotencyKey holds the key for the rest of its transaction: a
+// TryLockIdempotencyKeys holds the key for the rest of its transaction: a
 // second transaction cannot take it until the first ends.
 func TestTryLockIdempotencyKey(t *testing.T) {
 	ctx := testContext(t)
@@ -245,11 +252,11 @@ func TestTryLockIdempotencyKey(t *testing.T) {
 		return tx
 	}
 	tryLock := func(tx pgx.Tx) bool {
-		ok, err := store.New(tx).TryLockIdempotencyKey(ctx, lockID)
+		ok, err := store.New(tx).TryLockIdempotencyKeys(ctx, []int64{lockID})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return ok
+		return ok[0]
 	}
 
 	first, second := begin(), begin()
@@ -264,5 +271,44 @@ func TestTryLockIdempotencyKey(t *testing.T) {
 	}
 	if !tryLock(second) {
 		t.Error("second transaction did not get the lock after the first ended")
+	}
+}
+
+// The batch forms work on many keys in one statement: each record is saved
+// and read back with its own fingerprint and outcome, an expired one is
+// replaced, a key never used is absent, and two records of one key cannot be
+// saved over each other.
+func TestIdempotencyRecordsOfManyKeys(t *testing.T) {
+	o := newOwner(t)
+	o.insertKey(t, o.clinicID, "b", -time.Minute)
+	var recs []store.IdempotencyRecord
+	for _, key := range []string{"a", "b", "c"} {
+		recs = append(recs, store.IdempotencyRecord{UserID: o.userID, ClinicID: o.clinicID, Key: key,
+			Fingerprint: fingerprint(key), Outcome: []byte(`{"value": "` + key + `"}`)})
+	}
+	q := store.New(dbtest.Pool(t))
+	saved, err := q.SaveIdempotencyRecords(testContext(t), recs, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(saved) != 3 || saved[2].Key != "c" || saved[2].ExpiresAt.IsZero() {
+		t.Fatalf("saved %+v, want the three records in order with their expiry", saved)
+	}
+	found, err := q.IdempotencyRecords(testContext(t), o.clinicID, []store.IdempotencyKey{
+		{UserID: o.userID, Key: "c"}, {UserID: o.userID, Key: "never"}, {UserID: o.userID, Key: "a"}, {UserID: o.userID, Key: "b"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(found) != 3 {
+		t.Fatalf("found %d records, want 3", len(found))
+	}
+	for _, rec := range found {
+		if !bytes.Equal(rec.Fingerprint, fingerprint(rec.Key)) || string(rec.Outcome) != `{"value": "`+rec.Key+`"}` {
+			t.Errorf("key %q: read fingerprint %x outcome %s, want its own", rec.Key, rec.Fingerprint, rec.Outcome)
+		}
+	}
+	if _, err := q.SaveIdempotencyRecords(testContext(t), recs[:1], time.Hour); err == nil {
+		t.Error("saving over an unexpired record of the batch succeeded")
 	}
 }
