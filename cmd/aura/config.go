@@ -22,6 +22,7 @@ import (
 type config struct {
 	DatabaseURL     string        // AURA_DATABASE_URL
 	HTTPAddr        string        // AURA_HTTP_ADDR
+	DebugAddr       string        // AURA_DEBUG_ADDR: the profiler's listener, off when empty
 	AutoMigrate     bool          // AURA_AUTO_MIGRATE
 	LogLevel        slog.Level    // AURA_LOG_LEVEL
 	LogFormat       string        // AURA_LOG_FORMAT: json or text
@@ -49,6 +50,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	cfg := config{
 		DatabaseURL:     r.str("AURA_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/aura?sslmode=disable"),
 		HTTPAddr:        r.str("AURA_HTTP_ADDR", ":8080"),
+		DebugAddr:       r.str("AURA_DEBUG_ADDR", ""),
 		AutoMigrate:     r.boolean("AURA_AUTO_MIGRATE", true),
 		LogFormat:       r.str("AURA_LOG_FORMAT", "json"),
 		ShutdownTimeout: r.duration("AURA_SHUTDOWN_TIMEOUT", 20*time.Second),

@@ -59,6 +59,7 @@ func TestLoadConfigOverrides(t *testing.T) {
 	got, err := loadConfig(env(map[string]string{
 		"AURA_DATABASE_URL":                 "postgres://aura:secret@db:5433/prod?sslmode=require",
 		"AURA_HTTP_ADDR":                    "127.0.0.1:9090",
+		"AURA_DEBUG_ADDR":                   "127.0.0.1:6060",
 		"AURA_AUTO_MIGRATE":                 "false",
 		"AURA_LOG_LEVEL":                    "DEBUG",
 		"AURA_LOG_FORMAT":                   "text",
@@ -84,6 +85,7 @@ func TestLoadConfigOverrides(t *testing.T) {
 	want := config{
 		DatabaseURL:     "postgres://aura:secret@db:5433/prod?sslmode=require",
 		HTTPAddr:        "127.0.0.1:9090",
+		DebugAddr:       "127.0.0.1:6060",
 		AutoMigrate:     false,
 		LogLevel:        slog.LevelDebug,
 		LogFormat:       "text",

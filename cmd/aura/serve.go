@@ -77,22 +77,26 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, args []string, 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(listener) }()
 	logger.Info("aura serving", "addr", listener.Addr().String())
-	background := startJobs(logger,
-		job{"idempotency cleanup", func(ctx context.Context) error {
+	jobs := []job{
+		{"idempotency cleanup", func(ctx context.Context) error {
 			cleanIdempotencyKeys(ctx, pool, logger, cfg.IdempotencyCleanupInterval)
 			return nil
 		}},
-		job{"outbox cleanup", func(ctx context.Context) error {
+		{"outbox cleanup", func(ctx context.Context) error {
 			cleanOutbox(ctx, pool, logger, cfg.OutboxTTL, cfg.OutboxCleanupInterval)
 			return nil
 		}},
-		job{"outbox forwarder", func(ctx context.Context) error {
+		{"outbox forwarder", func(ctx context.Context) error {
 			return messaging.Forward(ctx, pool, events, watermill.NewSlogLogger(logger))
 		}},
-		job{"event consumers", func(ctx context.Context) error {
+		{"event consumers", func(ctx context.Context) error {
 			return messaging.Consume(ctx, pool, events, watermill.NewSlogLogger(logger), messaging.EventLog())
 		}},
-	)
+	}
+	if cfg.DebugAddr != "" {
+		jobs = append(jobs, job{"profiler", func(ctx context.Context) error { return serveDebug(ctx, cfg.DebugAddr, logger) }})
+	}
+	background := startJobs(logger, jobs...)
 	defer background.stop()
 
 	select {

@@ -190,3 +190,31 @@ func TestServeAddressInUse(t *testing.T) {
 	}
 	waitNoGoroutine(t, registrySweeper)
 }
+
+// With AURA_DEBUG_ADDR set, the profiler answers on its own address, and
+// the API's address does not serve it.
+func TestServeProfiler(t *testing.T) {
+	useTestDatabase(t)
+	debugAddr := freeAddr(t)
+	t.Setenv("AURA_DEBUG_ADDR", debugAddr)
+	s := startServe(t)
+	debug := &server{base: "http://" + debugAddr}
+	var status int
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(25 * time.Millisecond) {
+		if status, _ = debug.get(t, "/debug/pprof/"); status == http.StatusOK {
+			break
+		}
+	}
+	if status != http.StatusOK {
+		t.Errorf("GET /debug/pprof/ on AURA_DEBUG_ADDR = %d, want 200", status)
+	}
+	if status, _ := s.get(t, "/debug/pprof/"); status != http.StatusNotFound {
+		t.Errorf("GET /debug/pprof/ on the API = %d, want 404", status)
+	}
+	if err := s.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	if status, _ := debug.get(t, "/debug/pprof/"); status != 0 {
+		t.Errorf("the profiler still answers %d after shutdown", status)
+	}
+}
