@@ -6,6 +6,7 @@
 //	aura user create --email E --name N        create (or find) a user and print a new API key
 //	aura idempotency cleanup                   delete expired idempotency keys now
 //	aura outbox forward|status|cleanup|retry   the event outbox (see the README)
+//	aura bench SCENARIO [flags]                load a running server and report (package bench)
 //
 // Configuration comes from the environment; see config.go and the README.
 package main
@@ -29,6 +30,8 @@ const usage = `usage:
   aura outbox status                        pending, processed and failed events, oldest pending age
   aura outbox cleanup                       delete forwarded events and inbox rows older than AURA_OUTBOX_TTL
   aura outbox retry [--consumer C]          re-deliver events a consumer gave up on
+  aura bench write|mixed|booking|payments|clinics [--duration 30s --concurrency 32 --clinics 16 --rate R --json ...]
+                                            load a running server (AURA_RATE_LIMITS=off) and report; --help lists the flags
 
 configuration: environment variables, listed in the README (AURA_DATABASE_URL, AURA_HTTP_ADDR, ...)
 `
@@ -62,6 +65,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return userCommand(ctx, cfg, logger, args[1:], stdout, stderr)
 	case "outbox":
 		return outboxCommand(ctx, cfg, logger, args[1:], stdout, stderr)
+	case "bench":
+		return benchCommand(ctx, cfg, logger, args[1:], stdout, stderr)
 	case "idempotency":
 		return idempotencyCommand(ctx, cfg, logger, args[1:], stdout)
 	case "help", "-h", "--help":

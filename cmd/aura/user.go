@@ -34,15 +34,9 @@ func userCommand(ctx context.Context, cfg config, logger *slog.Logger, args []st
 	if *email == "" {
 		return errors.New("--email is required")
 	}
-	pool, err := openDatabase(ctx, cfg, logger, cfg.AutoMigrate)
+	res, err := createUser(ctx, cfg, logger, commands.CreateUser{Email: *email, Name: *name, KeyName: *keyName})
 	if err != nil {
 		return err
-	}
-	defer pool.Close()
-	res, _, err := actors.Exec(ctx, actors.NewExecutor(pool, logger), actors.Meta{RequestID: "cli"},
-		commands.CreateUser{Email: *email, Name: *name, KeyName: *keyName})
-	if err != nil {
-		return explain(err)
 	}
 	verb := "found existing"
 	if res.Created {
@@ -52,6 +46,22 @@ func userCommand(ctx context.Context, cfg config, logger *slog.Logger, args []st
 	fmt.Fprintf(stdout, "API key %s (shown once; store it now):\n", res.Key.ID)
 	fmt.Fprintln(stdout, res.Key.Key)
 	return nil
+}
+
+// createUser creates the user (or finds the one with that email) in the
+// configured database and gives them a new API key, as `aura user create`
+// and `aura bench` do.
+func createUser(ctx context.Context, cfg config, logger *slog.Logger, cmd commands.CreateUser) (commands.UserWithKey, error) {
+	pool, err := openDatabase(ctx, cfg, logger, cfg.AutoMigrate)
+	if err != nil {
+		return commands.UserWithKey{}, err
+	}
+	defer pool.Close()
+	res, _, err := actors.Exec(ctx, actors.NewExecutor(pool, logger), actors.Meta{RequestID: "cli"}, cmd)
+	if err != nil {
+		return commands.UserWithKey{}, explain(err)
+	}
+	return res, nil
 }
 
 // explain turns a validation error into a message for the terminal.
