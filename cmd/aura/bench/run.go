@@ -51,10 +51,14 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (Report, error) {
 
 	l := plan(client, scenario, tracker, cfg)
 	fmt.Fprintf(progress, "following %d event streams; %s\n", tracker.streams, describe(l, cfg))
-	stop := make(chan struct{})
-	go showProgress(progress, l, stop)
+	stop, shown := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(shown)
+		showProgress(progress, l, stop)
+	}()
 	measured, window := l.run(ctx, cfg.Concurrency)
 	close(stop)
+	<-shown // progress is ours again
 	if ctx.Err() != nil {
 		return Report{}, fmt.Errorf("interrupted: %w", ctx.Err())
 	}
