@@ -39,6 +39,8 @@ type Client struct {
 	// limited is set once an answer carries RateLimit-Policy: the server
 	// enforces rate limits.
 	limited atomic.Bool
+	// created counts the resources setup has created.
+	created atomic.Int64
 }
 
 // NewClient returns a client of the API at base authenticating with key,
@@ -150,6 +152,7 @@ func (c *Client) create(ctx context.Context, path string, body, out any) error {
 	if err := json.Unmarshal(resp.Body, out); err != nil {
 		return fmt.Errorf("POST %s: decode the answer: %w", path, err)
 	}
+	c.created.Add(1)
 	return nil
 }
 

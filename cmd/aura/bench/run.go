@@ -28,20 +28,10 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (Report, error) {
 	rep := Report{Scenario: cfg.Scenario, Concurrency: cfg.Concurrency, Clinics: cfg.Clinics, TargetRPS: cfg.Rate}
 	rep.RSSStartBytes = rss(ctx, client, &rep)
 
-	fmt.Fprintf(progress, "creating %d clinics ...\n", cfg.Clinics)
-	started := time.Now()
-	clinics, err := createClinics(ctx, client, cfg.Clinics, cfg.Concurrency)
+	clinics, err := setUp(ctx, client, scenario, cfg, &rep.Setup, progress)
 	if err != nil {
 		return Report{}, err
 	}
-	took := time.Since(started)
-	rep.Setup.ClinicsS, rep.Setup.ClinicsPerS = seconds(took), perSecond(cfg.Clinics, took)
-	fmt.Fprintf(progress, "preparing the %s scenario ...\n", cfg.Scenario)
-	started = time.Now()
-	if err := scenario.Prepare(ctx, &Env{Client: client, Clinics: clinics, Workers: cfg.Concurrency}); err != nil {
-		return Report{}, fmt.Errorf("prepare %s: %w", cfg.Scenario, err)
-	}
-	rep.Setup.PrepareS = seconds(time.Since(started))
 
 	tracker, err := watch(ctx, client, clinics[:min(cfg.Streams, len(clinics))])
 	if err != nil {
@@ -51,14 +41,9 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (Report, error) {
 
 	l := plan(client, scenario, tracker, cfg)
 	fmt.Fprintf(progress, "following %d event streams; %s\n", tracker.streams, describe(l, cfg))
-	stop, shown := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(shown)
-		showProgress(progress, l, stop)
-	}()
+	stop := every(progress, loadProgress(l))
 	measured, window := l.run(ctx, cfg.Concurrency)
-	close(stop)
-	<-shown // progress is ours again
+	stop()
 	if ctx.Err() != nil {
 		return Report{}, fmt.Errorf("interrupted: %w", ctx.Err())
 	}
@@ -72,6 +57,28 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (Report, error) {
 	rep.RSSBytes = rss(ctx, client, &rep)
 	rep.warn(client.limited.Load())
 	return rep, nil
+}
+
+// setUp creates the clinics and prepares the scenario in them, timing both
+// into stats; it returns the clinics' ids.
+func setUp(ctx context.Context, client *Client, scenario Scenario, cfg Config, stats *SetupStats, progress io.Writer) ([]string, error) {
+	stop := every(progress, setupProgress(client))
+	defer stop()
+	fmt.Fprintf(progress, "creating %d clinics ...\n", cfg.Clinics)
+	started := time.Now()
+	clinics, err := createClinics(ctx, client, cfg.Clinics, cfg.Concurrency)
+	if err != nil {
+		return nil, err
+	}
+	took := time.Since(started)
+	stats.ClinicsS, stats.ClinicsPerS = seconds(took), perSecond(cfg.Clinics, took)
+	fmt.Fprintf(progress, "preparing the %s scenario ...\n", cfg.Scenario)
+	started = time.Now()
+	if err := scenario.Prepare(ctx, &Env{Client: client, Clinics: clinics, Workers: cfg.Concurrency}); err != nil {
+		return nil, fmt.Errorf("prepare %s: %w", cfg.Scenario, err)
+	}
+	stats.PrepareS = seconds(time.Since(started))
+	return clinics, nil
 }
 
 // plan lays out the load's phases from now on.
