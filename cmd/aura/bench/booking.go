@@ -48,7 +48,7 @@ func (s *bookingScenario) Prepare(ctx context.Context, env *Env) error {
 				"role":  "practitioner",
 			}
 		},
-		func(c created) string { return c.UserID })
+		func(c newResource) string { return c.UserID })
 	if err != nil {
 		return fmt.Errorf("add practitioners: %w", err)
 	}

@@ -167,8 +167,8 @@ func hint(status int) string {
 	return ""
 }
 
-// get fetches path without authentication concerns of the caller (e.g.
-// /metrics) and returns the body of a 200 answer.
+// get fetches path (such as /healthz or /metrics) and returns the body of
+// a 200 answer; any other answer is an error.
 func (c *Client) get(ctx context.Context, path string) ([]byte, error) {
 	resp, err := c.Do(ctx, http.MethodGet, path, nil, c.nextID(phaseSetup))
 	if err != nil {

@@ -45,6 +45,9 @@ const (
 	writeSeen              // an event of it arrived
 )
 
+// streamOpeners is how many event streams are opened at once.
+const streamOpeners = 32
+
 // Tracker follows the event streams of some clinics and matches their
 // events, by request id, with the writes the API acknowledged.
 type Tracker struct {
@@ -71,7 +74,7 @@ func watch(ctx context.Context, c *Client, clinics []string) (*Tracker, error) {
 	t := &Tracker{client: c, streams: len(clinics), writes: make(map[string]uint8), eventIDs: make(map[string]struct{})}
 	ctx, t.cancel = context.WithCancel(ctx)
 	bodies := make([]io.ReadCloser, len(clinics))
-	err := forEach(ctx, len(clinics), 32, func(_ context.Context, i int) error {
+	err := forEach(ctx, len(clinics), streamOpeners, func(_ context.Context, i int) error {
 		var err error // the stream outlives forEach's context: it lasts until Stop
 		bodies[i], err = c.openStream(ctx, clinics[i], "")
 		return err

@@ -44,7 +44,7 @@ func seedPatients(ctx context.Context, env *Env, per int) ([][]string, error) {
 	ids, err := seed(ctx, env, per,
 		func(clinic string) string { return clinicPath(clinic, "patients") },
 		func(clinic, j int) any { return bodies[clinic*per+j] },
-		func(c created) string { return c.ID })
+		func(c newResource) string { return c.ID })
 	if err != nil {
 		return nil, fmt.Errorf("create patients: %w", err)
 	}

@@ -79,7 +79,7 @@ func (s *paymentsScenario) Prepare(ctx context.Context, env *Env) error {
 				}},
 			}
 		},
-		func(c created) string { return c.ID })
+		func(c newResource) string { return c.ID })
 	if err != nil {
 		return fmt.Errorf("issue invoices: %w", err)
 	}
@@ -104,7 +104,7 @@ func (s *paymentsScenario) Next(r *rand.Rand) (Op, bool) {
 		Method: http.MethodPost, Path: clinicPath(s.clinics[i], "invoices", invoice, "payments"), Clinic: i,
 		Body: map[string]any{"amount": paymentMin + r.IntN(paymentMax-paymentMin+1), "method": "card"},
 		Done: func(body []byte) {
-			var p created
+			var p newResource
 			if json.Unmarshal(body, &p) == nil && p.ID != "" {
 				s.recent[i].add(p.ID)
 			}

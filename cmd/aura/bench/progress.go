@@ -3,18 +3,33 @@ package bench
 import (
 	"fmt"
 	"io"
+	"sync"
 	"time"
 )
 
-// every writes line(elapsed) to w once a second until the returned function
-// is called; that function returns once the last line is written, so w is
-// the caller's again.
-func every(w io.Writer, line func(elapsed time.Duration) string) (stop func()) {
+// syncWriter lets the progress ticker and the run write to one writer.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+// progressInterval is how often progress lines are written.
+const progressInterval = time.Second
+
+// every writes line(elapsed) to w every interval until the returned function
+// is called; that function returns once the last line is written.
+func every(w io.Writer, interval time.Duration, line func(elapsed time.Duration) string) (stop func()) {
 	start := time.Now()
 	quit, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
-		tick := time.NewTicker(time.Second)
+		tick := time.NewTicker(interval)
 		defer tick.Stop()
 		for {
 			select {

@@ -13,6 +13,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (Report, error) {
 	if err := cfg.validate(); err != nil {
 		return Report{}, err
 	}
+	progress = &syncWriter{w: progress}
 	scenario, err := newScenario(cfg.Scenario)
 	if err != nil {
 		return Report{}, err
@@ -41,7 +42,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (Report, error) {
 
 	l := plan(client, scenario, tracker, cfg)
 	fmt.Fprintf(progress, "following %d event streams; %s\n", tracker.streams, describe(l, cfg))
-	stop := every(progress, loadProgress(l))
+	stop := every(progress, progressInterval, loadProgress(l))
 	measured, window := l.run(ctx, cfg.Concurrency)
 	stop()
 	if ctx.Err() != nil {
@@ -62,7 +63,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (Report, error) {
 // setUp creates the clinics and prepares the scenario in them, timing both
 // into stats; it returns the clinics' ids.
 func setUp(ctx context.Context, client *Client, scenario Scenario, cfg Config, stats *SetupStats, progress io.Writer) ([]string, error) {
-	stop := every(progress, setupProgress(client))
+	stop := every(progress, progressInterval, setupProgress(client))
 	defer stop()
 	fmt.Fprintf(progress, "creating %d clinics ...\n", cfg.Clinics)
 	started := time.Now()

@@ -51,24 +51,24 @@ func createClinics(ctx context.Context, c *Client, n, workers int) ([]string, er
 	return ids, err
 }
 
-// created is the id of a resource a setup request created.
-type created struct {
+// newResource is the id of a resource a setup request created.
+type newResource struct {
 	ID     string `json:"id"`
 	UserID string `json:"user_id"` // of a member
 }
 
-// seed creates per resources in each clinic with make(clinic, j) as the body
-// of a POST to path(clinic) and returns their ids, clinic by clinic. id picks
-// the id out of the answer.
+// seed creates per resources in each clinic, the j-th of clinic i with
+// body(i, j) POSTed to path(its id), and returns their ids, clinic by clinic;
+// id picks the id out of the answer.
 func seed(ctx context.Context, env *Env, per int, path func(clinic string) string,
-	body func(clinic, j int) any, id func(created) string) ([][]string, error) {
+	body func(clinic, j int) any, id func(newResource) string) ([][]string, error) {
 	ids := make([][]string, len(env.Clinics))
 	for i := range ids {
 		ids[i] = make([]string, per)
 	}
 	err := forEach(ctx, len(env.Clinics)*per, env.Workers, func(ctx context.Context, k int) error {
 		clinic, j := k/per, k%per
-		var out created
+		var out newResource
 		if err := env.Client.create(ctx, path(env.Clinics[clinic]), body(clinic, j), &out); err != nil {
 			return err
 		}
