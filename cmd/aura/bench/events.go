@@ -96,10 +96,12 @@ func watch(ctx context.Context, c *Client, clinics []string) (*Tracker, error) {
 }
 
 // follow reads a clinic's stream, resuming it after the last event seen
-// whenever it ends, until ctx is done.
+// whenever it ends, until ctx is done. Before any event arrived it resumes
+// from the clinic's first event: observe skips those of the setup and any
+// already seen.
 func (t *Tracker) follow(ctx context.Context, clinic string, body io.ReadCloser) {
 	defer t.wg.Done()
-	last := ""
+	last := "0"
 	for {
 		_ = readEvents(body, func(e sseEvent) {
 			last = e.ID

@@ -70,17 +70,11 @@ func (l *load) worker(ctx context.Context, r *rand.Rand) *tally {
 			return t // interrupted: not the server's failure
 		}
 		l.sent.Add(1)
+		if measured {
+			t.record(resp, err, took)
+		}
 		if err != nil || !resp.OK() {
 			l.failed.Add(1)
-		}
-		if measured {
-			if err != nil {
-				t.failed(err)
-			} else {
-				t.answered(resp.Status, resp.Code, took)
-			}
-		}
-		if err != nil || !resp.OK() {
 			continue
 		}
 		if measured && op.write() && op.Clinic < l.tracker.streams {

@@ -55,6 +55,16 @@ type tally struct {
 
 func newTally() *tally { return &tally{statuses: make(map[string]int)} }
 
+// record records a request's outcome after d: its answer, or err when it
+// got none.
+func (t *tally) record(resp Response, err error, d time.Duration) {
+	if err != nil {
+		t.failed(err)
+		return
+	}
+	t.answered(resp.Status, resp.Code, d)
+}
+
 // answered records a request the server answered with status (and, for a
 // problem, its code) after d.
 func (t *tally) answered(status int, code string, d time.Duration) {
