@@ -68,10 +68,13 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) ([]in
 // same credentials. It reports whether it created the database. A role that
 // may not create databases gets an error saying so.
 func EnsureDatabase(ctx context.Context, databaseURL string) (bool, error) {
-	cfg, err := pgx.ParseConfig(databaseURL)
+	// The pool's parser, so that pool settings (pool_max_conns…) are taken
+	// out of the URL rather than sent to the server as its own parameters.
+	poolCfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
 		return false, fmt.Errorf("parse database URL: %w", err)
 	}
+	cfg := poolCfg.ConnConfig
 	name := cfg.Database
 	if name == "" {
 		return false, errors.New("database URL names no database")

@@ -208,6 +208,11 @@ func TestEnsureDatabase(t *testing.T) {
 	if created, err := schema.EnsureDatabase(ctx, dbtest.URL(t)); err != nil || created {
 		t.Errorf("EnsureDatabase(package database) = %v, %v; want false, nil", created, err)
 	}
+	// Pool settings in the URL are the pool's, not the server's.
+	withPool := databaseURL + "&pool_max_conns=7&pool_min_conns=1"
+	if created, err := schema.EnsureDatabase(ctx, withPool); err != nil || created {
+		t.Errorf("EnsureDatabase(URL with pool settings) = %v, %v; want false, nil", created, err)
+	}
 }
 
 // TestEnsureDatabaseErrors proves a URL without a database name or one that

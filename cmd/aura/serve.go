@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -121,6 +122,10 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, args []string, 
 	return nil
 }
 
+// defaultPoolConns sizes the connection pool when AURA_DATABASE_URL has no
+// pool_max_conns.
+const defaultPoolConns = 16
+
 // openDatabase creates the database if it is missing (and the role may),
 // opens the pool, and applies pending migrations when migrate is set.
 func openDatabase(ctx context.Context, cfg config, logger *slog.Logger, migrate bool) (*pgxpool.Pool, error) {
@@ -131,7 +136,16 @@ func openDatabase(ctx context.Context, cfg config, logger *slog.Logger, migrate 
 	if created {
 		logger.Info("database created")
 	}
-	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
+	poolCfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("parse database URL: %w", err)
+	}
+	// pgx's own default, the larger of 4 and the CPU count, starves a server
+	// whose clinic actors each hold a connection while they commit.
+	if !strings.Contains(cfg.DatabaseURL, "pool_max_conns") {
+		poolCfg.MaxConns = defaultPoolConns
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}

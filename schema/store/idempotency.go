@@ -59,11 +59,17 @@ func (q *Queries) IdempotencyRecords(ctx context.Context, clinicID uuid.UUID, ke
 	for i, k := range keys {
 		users[i], names[i] = k.UserID, k.Key
 	}
+	// Equality, not IS NOT DISTINCT FROM, so that the scope's unique index
+	// finds each key instead of scanning all of the user's keys.
+	scope := `k.clinic_id = $1`
+	if clinicID == uuid.Nil {
+		scope = `k.clinic_id IS NULL AND $1::uuid IS NULL`
+	}
 	rows, err := q.db.Query(ctx, `
 		SELECT DISTINCT k.user_id, k.key, k.fingerprint, k.outcome, k.expires_at
 		FROM idempotency_keys k JOIN unnest($2::uuid[], $3::text[]) AS w(user_id, key)
 			ON k.user_id = w.user_id AND k.key = w.key
-		WHERE k.clinic_id IS NOT DISTINCT FROM $1 AND k.expires_at > now()`,
+		WHERE `+scope+` AND k.expires_at > now()`,
 		nullable(clinicID), users, names)
 	if err != nil {
 		return nil, fmt.Errorf("read idempotency keys: %w", err)
