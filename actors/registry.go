@@ -29,7 +29,10 @@ type Config struct {
 	// clinic actor keeps in memory. Default 1024.
 	IdempotencyCacheSize int
 	// MaxBatch is the most writes a clinic actor commits in one transaction
-	// (group commit). 1 commits each write on its own. Default 64.
+	// (group commit). 1 commits each write on its own. Default 64: each
+	// write is a subtransaction (its savepoint), and PostgreSQL tracks up to
+	// 64 of a transaction's subtransactions in shared memory; beyond that,
+	// every other session's snapshots get slower while it runs.
 	MaxBatch int
 	// Limits are the rate limits whose user and clinic buckets each clinic
 	// actor keeps. The zero value limits nothing.
