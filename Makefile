@@ -3,7 +3,7 @@
 
 DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/aura?sslmode=disable
 
-.PHONY: run test build vet fmt-check migrate lint-api postman postman-check asyncapi-check smoke
+.PHONY: run test build vet fmt-check migrate lint-api postman postman-check asyncapi-check smoke bench-compare
 
 ## run: serve the API on :8080 against the local PostgreSQL (creates and migrates the database)
 run:
@@ -23,6 +23,10 @@ migrate:
 
 vet:
 	go vet ./...
+
+## bench-compare: pgbench's raw-SQL write (schema/pgbench) against `aura bench write`, same machine, and the ratio
+bench-compare:
+	schema/pgbench/compare.sh
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
