@@ -47,9 +47,13 @@ func Consume(ctx context.Context, pool *pgxpool.Pool, in PubSub, logger watermil
 	// database, after the handler's commit: a crash that lost the handler's
 	// commit loses the acknowledgement too (the log is written in order), and
 	// the event is delivered again. The handler's commit need not wait for the
-	// disk then. Elsewhere (NATS, RabbitMQ) the acknowledgement is not in the
-	// database's log, and it must.
-	_, lazy := in.(*Postgres)
+	// disk then, and runs on the pub/sub's own pool, which does not wait.
+	// Elsewhere (NATS, RabbitMQ) the acknowledgement is not in the database's
+	// log, and the commit must wait.
+	handlerPool := pool
+	if p, ok := in.(*Postgres); ok {
+		handlerPool = p.pool
+	}
 	for _, c := range consumers {
 		sub, err := in.Subscriber(c.Name)
 		if err != nil {
@@ -63,7 +67,7 @@ func Consume(ctx context.Context, pool *pgxpool.Pool, in PubSub, logger watermil
 			if err != nil {
 				return err
 			}
-			return handleOnce(msg.Context(), pool, c, env, lazy)
+			return handleOnce(msg.Context(), handlerPool, c, env)
 		})
 		handler.AddMiddleware(
 			recordFailure(pool, c.Name),
@@ -86,15 +90,9 @@ func Consume(ctx context.Context, pool *pgxpool.Pool, in PubSub, logger watermil
 // handleOnce runs the consumer in a transaction with its inbox row; an
 // event already in the inbox is not handled again. A retried failure that
 // now succeeds is no longer failed: its failure row goes in the same
-// statement, and comes back if the handler fails again (a rollback). lazy
-// commits without waiting for the disk (see Consume).
-func handleOnce(ctx context.Context, pool *pgxpool.Pool, c Consumer, env Envelope, lazy bool) error {
+// statement, and comes back if the handler fails again (a rollback).
+func handleOnce(ctx context.Context, pool *pgxpool.Pool, c Consumer, env Envelope) error {
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		if lazy {
-			if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
-				return fmt.Errorf("inbox: %w", err)
-			}
-		}
 		tag, err := tx.Exec(ctx, `
 			WITH recovered AS (DELETE FROM consumer_failures WHERE consumer = $1 AND event_id = $2)
 			INSERT INTO inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, c.Name, env.EventID)
