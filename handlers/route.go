@@ -157,27 +157,28 @@ func (s *Server) limitCaller(c *call, rt route) error {
 }
 
 // admit authenticates the caller and, on clinic routes, checks membership
-// before anything else, so a non-member learns nothing about the clinic.
+// (in the same query) before anything else, so a non-member learns nothing
+// about the clinic.
 func (s *Server) admit(c *call, a access) error {
 	if !a.authenticated {
 		return nil
 	}
-	user, err := s.authenticate(c.r)
+	clinicID, clinicErr := uuid.Nil, error(nil)
+	if a.permission != "" {
+		clinicID, clinicErr = parseID(mux.Vars(c.r)["clinic_id"])
+	}
+	caller, err := s.authenticate(c.r, clinicID)
 	if err != nil {
 		return err
 	}
-	c.user, c.meta.UserID = user, user.ID
+	c.user, c.meta.UserID = caller.User, caller.User.ID
 	if a.permission == "" {
 		return nil
 	}
-	clinicID, err := parseID(mux.Vars(c.r)["clinic_id"])
-	if err != nil {
+	if clinicErr != nil || caller.Member == nil {
 		return platform.ErrClinicNotFound.New("No clinic with this id is visible to you.")
 	}
-	if c.clinic, err = s.queries.Membership(c.ctx, clinicID, user.ID); err != nil {
-		return err
-	}
-	c.meta.ClinicID = clinicID
+	c.clinic, c.meta.ClinicID = *caller.Member, clinicID
 	if !c.clinic.Role.Can(a.permission) {
 		return fault.ErrForbidden.Errorf("Your role (%s) does not allow this.", c.clinic.Role)
 	}

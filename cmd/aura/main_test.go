@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/aura-clinic/aura/actors/platform"
@@ -177,7 +178,8 @@ func TestUserCreate(t *testing.T) {
 	q := store.New(dbtest.Pool(t))
 	var ids []string
 	for _, key := range []string{key1, key2} {
-		u, _, ok, err := q.Authenticate(ctx, platform.HashSecret(key))
+		caller, ok, err := q.Authenticate(ctx, platform.HashSecret(key), uuid.Nil)
+		u := caller.User
 		if err != nil || !ok {
 			t.Fatalf("key %.12s… does not authenticate: ok=%v err=%v", key, ok, err)
 		}

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/google/uuid"
@@ -36,25 +35,6 @@ func (q *Queries) InsertMember(ctx context.Context, m platform.Member) (platform
 	}
 	m.CreatedAt = m.CreatedAt.UTC()
 	return m, nil
-}
-
-// Membership returns the clinic as the user sees it. A clinic the user is not
-// a member of, or that does not exist, is ErrClinicNotFound.
-func (q *Queries) Membership(ctx context.Context, clinicID, userID uuid.UUID) (platform.ClinicMembership, error) {
-	var c platform.ClinicMembership
-	err := q.db.QueryRow(ctx, `
-		SELECT c.id, c.name, c.currency, c.timezone, c.created_at, m.role
-		FROM members m JOIN clinics c ON c.id = m.clinic_id
-		WHERE m.clinic_id = $1 AND m.user_id = $2`, clinicID, userID).
-		Scan(&c.ID, &c.Name, &c.Currency, &c.Timezone, &c.CreatedAt, &c.Role)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return c, platform.ErrClinicNotFound.New("No clinic with this id is visible to you.")
-	}
-	if err != nil {
-		return c, fmt.Errorf("membership: %w", err)
-	}
-	c.CreatedAt = c.CreatedAt.UTC()
-	return c, nil
 }
 
 // ListClinics returns a page of the clinics the user is a member of.

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/aura-clinic/aura/actors/platform"
 	"github.com/aura-clinic/aura/schema/dbtest"
 	"github.com/aura-clinic/aura/schema/store"
 )
@@ -310,5 +311,34 @@ func TestIdempotencyRecordsOfManyKeys(t *testing.T) {
 	}
 	if _, err := q.SaveIdempotencyRecords(testContext(t), recs[:1], time.Hour); err == nil {
 		t.Error("saving over an unexpired record of the batch succeeded")
+	}
+}
+
+// Authenticate signs in an unrevoked key's user and, in the same query,
+// reads their membership of the clinic asked about: the clinic and role of
+// a member, nothing for a non-member or when no clinic is asked about.
+func TestAuthenticateWithMembership(t *testing.T) {
+	o := newOwner(t)
+	other := newOwner(t)
+	exec(t, `INSERT INTO members (clinic_id, user_id, role) VALUES ($1, $2, 'billing')`, o.clinicID, o.userID)
+	secret := fingerprint("secret " + o.userID.String())
+	exec(t, `INSERT INTO api_keys (id, user_id, prefix, secret_hash) VALUES ($1, $2, 'aura_x', $3)`, uuid.New(), o.userID, secret)
+	q := store.New(dbtest.Pool(t))
+
+	c, ok, err := q.Authenticate(testContext(t), secret, o.clinicID)
+	if err != nil || !ok || c.User.ID != o.userID {
+		t.Fatalf("Authenticate = %+v, %v, %v; want the owner", c, ok, err)
+	}
+	if c.Member == nil || c.Member.ID != o.clinicID || c.Member.Role != platform.RoleBilling || c.Member.Currency != "EUR" {
+		t.Errorf("membership %+v, want the clinic with role billing", c.Member)
+	}
+	for _, clinic := range []uuid.UUID{other.clinicID, uuid.Nil} {
+		if c, ok, err := q.Authenticate(testContext(t), secret, clinic); err != nil || !ok || c.Member != nil {
+			t.Errorf("clinic %v: %+v, %v, %v; want the user without membership", clinic, c, ok, err)
+		}
+	}
+	exec(t, `UPDATE api_keys SET revoked_at = now() WHERE secret_hash = $1`, secret)
+	if _, ok, err := q.Authenticate(testContext(t), secret, o.clinicID); err != nil || ok {
+		t.Errorf("revoked key: ok %v, err %v; want not ok", ok, err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -53,22 +54,47 @@ func (q *Queries) InsertAPIKey(ctx context.Context, k platform.APIKey) (platform
 	return k, nil
 }
 
-// Authenticate returns the user owning the unrevoked key with the given
-// secret hash, and the key's id. ok is false for an unknown or revoked key.
-func (q *Queries) Authenticate(ctx context.Context, secretHash []byte) (u platform.User, keyID uuid.UUID, ok bool, err error) {
+// Caller is the user an API key signs in, and their membership of the
+// clinic asked about.
+type Caller struct {
+	User  platform.User
+	KeyID uuid.UUID
+	// Member is the user's membership of the clinic, nil when they are not
+	// a member of it (or no clinic was asked about).
+	Member *platform.ClinicMembership
+}
+
+// Authenticate returns the caller whose unrevoked key has the given secret
+// hash, with their membership of clinicID (uuid.Nil asks about none), in one
+// query. ok is false for an unknown or revoked key.
+func (q *Queries) Authenticate(ctx context.Context, secretHash []byte, clinicID uuid.UUID) (c Caller, ok bool, err error) {
+	var member struct { // NULL when the user is not a member
+		id                       *uuid.UUID
+		name, currency, timezone *string
+		createdAt                *time.Time
+		role                     *platform.Role
+	}
 	err = q.db.QueryRow(ctx, `
-		SELECT u.id, u.email, u.name, u.created_at, k.id
+		SELECT u.id, u.email, u.name, u.created_at, k.id, c.id, c.name, c.currency, c.timezone, c.created_at, m.role
 		FROM api_keys k JOIN users u ON u.id = k.user_id
-		WHERE k.secret_hash = $1 AND k.revoked_at IS NULL`, secretHash).
-		Scan(&u.ID, &u.Email, &u.Name, &u.CreatedAt, &keyID)
+		LEFT JOIN (members m JOIN clinics c ON c.id = m.clinic_id) ON m.user_id = u.id AND m.clinic_id = $2
+		WHERE k.secret_hash = $1 AND k.revoked_at IS NULL`, secretHash, clinicID).
+		Scan(&c.User.ID, &c.User.Email, &c.User.Name, &c.User.CreatedAt, &c.KeyID,
+			&member.id, &member.name, &member.currency, &member.timezone, &member.createdAt, &member.role)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return platform.User{}, uuid.Nil, false, nil
+		return Caller{}, false, nil
 	}
 	if err != nil {
-		return platform.User{}, uuid.Nil, false, fmt.Errorf("authenticate: %w", err)
+		return Caller{}, false, fmt.Errorf("authenticate: %w", err)
 	}
-	u.CreatedAt = u.CreatedAt.UTC()
-	return u, keyID, true, nil
+	c.User.CreatedAt = c.User.CreatedAt.UTC()
+	if member.role != nil {
+		c.Member = &platform.ClinicMembership{Role: *member.role, Clinic: platform.Clinic{
+			ID: *member.id, Name: *member.name, Currency: *member.currency, Timezone: *member.timezone,
+			CreatedAt: member.createdAt.UTC(),
+		}}
+	}
+	return c, true, nil
 }
 
 // ListAPIKeys returns a page of the user's keys, revoked ones included.
