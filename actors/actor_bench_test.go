@@ -13,7 +13,6 @@ import (
 	"github.com/aura-clinic/aura/actors"
 	"github.com/aura-clinic/aura/actors/commands"
 	"github.com/aura-clinic/aura/actors/crm"
-	"github.com/aura-clinic/aura/actors/platform"
 	"github.com/aura-clinic/aura/actors/ratelimit"
 	"github.com/aura-clinic/aura/schema/dbtest"
 	"github.com/aura-clinic/aura/schema/store"
@@ -63,32 +62,6 @@ func benchRegistry(b *testing.B, cfg actors.Config) *actors.Registry {
 	return r
 }
 
-// benchClinic stores a fresh clinic and returns its id.
-func benchClinic(b *testing.B) uuid.UUID {
-	b.Helper()
-	c, err := platform.NewClinic("Clínica "+b.Name(), "EUR", "Europe/Madrid")
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := store.New(dbtest.Pool(b)).InsertClinic(benchContext(b), c); err != nil {
-		b.Fatal(err)
-	}
-	return c.ID
-}
-
-// benchUser stores a fresh user (idempotency keys belong to one).
-func benchUser(b *testing.B) uuid.UUID {
-	b.Helper()
-	u, err := platform.NewUser(uuid.NewString()+"@example.com", "Ana")
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, _, err := store.New(dbtest.Pool(b)).EnsureUser(benchContext(b), u); err != nil {
-		b.Fatal(err)
-	}
-	return u.ID
-}
-
 // reportRate reports how many operations a second the benchmark achieved.
 func reportRate(b *testing.B, unit string) {
 	if s := b.Elapsed().Seconds(); s > 0 {
@@ -130,7 +103,7 @@ func benchRoundTrip[T any](b *testing.B, cmd actors.Command[T], ok func(T) bool)
 		ctx, r := benchContext(b), benchRegistry(b, cfg)
 		metas := make([]actors.Meta, n)
 		for i := range metas {
-			metas[i] = actors.Meta{RequestID: "bench", ClinicID: benchClinic(b)}
+			metas[i] = actors.Meta{RequestID: "bench", ClinicID: newClinic(b)}
 			if err := exec(ctx, r, metas[i]); err != nil {
 				b.Fatal(err)
 			}
@@ -177,7 +150,7 @@ func benchRoundTrip[T any](b *testing.B, cmd actors.Command[T], ok func(T) bool)
 func BenchmarkIdempotencyReplay(b *testing.B) {
 	setup := func(b *testing.B) (context.Context, *actors.Registry, actors.Meta, uuid.UUID) {
 		ctx, r := benchContext(b), benchRegistry(b, actors.Config{})
-		m := actors.Meta{RequestID: "bench", UserID: benchUser(b), ClinicID: benchClinic(b), Idempotency: &actors.Idempotency{
+		m := actors.Meta{RequestID: "bench", UserID: newUser(b), ClinicID: newClinic(b), Idempotency: &actors.Idempotency{
 			Key:         "bench-" + uuid.NewString(),
 			Fingerprint: sha256.Sum256([]byte(`POST /v1/clinics/{clinic_id}/patients {"first_name":"Eva","last_name":"Ruiz"}`)),
 		}}

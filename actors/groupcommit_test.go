@@ -15,6 +15,23 @@ import (
 	"github.com/aura-clinic/aura/schema/store"
 )
 
+// holdActor keeps the clinic's actor busy in a transaction until release is
+// called, so that the writes sent meanwhile queue in its mailbox and run as
+// one batch; release waits for the holding command's answer.
+func holdActor(t *testing.T, r *actors.Registry, meta actors.Meta) (release func()) {
+	t.Helper()
+	started, done := make(chan struct{}), make(chan struct{})
+	held := goExec(testContext(t), r, meta, blockUntil(started, done))
+	receive(t, "the holding command to start", started)
+	return func() {
+		t.Helper()
+		close(done)
+		if res := receive(t, "the holding command's answer", held); res.err != nil {
+			t.Errorf("holding command: %v", res.err)
+		}
+	}
+}
+
 // sighting is what a command saw of an earlier command's patient: through
 // its own transaction, and committed (through another connection).
 type sighting struct{ inTx, committed bool }
@@ -35,9 +52,7 @@ func TestGroupCommit(t *testing.T) {
 			ctx, meta := testContext(t), metaFor(t, clinicID)
 
 			// Hold the actor in a first transaction while the others queue.
-			started, release := make(chan struct{}), make(chan struct{})
-			gate := goExec(ctx, r, meta, blockUntil(started, release))
-			receive(t, "the gate command to start", started)
+			release := holdActor(t, r, meta)
 
 			firstID := make(chan uuid.UUID, 1)
 			first := goExec(ctx, r, meta, createPatientThen(firstID, func() error { return nil }))
@@ -67,8 +82,7 @@ func TestGroupCommit(t *testing.T) {
 				return createPatient.Execute(ctx, q, m)
 			}))
 			eventually(t, "the last write queues", func() bool { return r.InFlight(clinicID) == 6 })
-			close(release)
-			receive(t, "the gate's answer", gate)
+			release()
 
 			p := receive(t, "the first write's answer", first)
 			if p.err != nil {
@@ -109,9 +123,7 @@ func TestGroupCommitRepeatedKey(t *testing.T) {
 	r := newRegistry(t, actors.Config{})
 	clinicID := newClinic(t)
 	ctx, meta := testContext(t), metaFor(t, clinicID)
-	started, release := make(chan struct{}), make(chan struct{})
-	gate := goExec(ctx, r, meta, blockUntil(started, release))
-	receive(t, "the gate command to start", started)
+	release := holdActor(t, r, meta)
 
 	type answer struct {
 		p        crm.Patient
@@ -130,8 +142,7 @@ func TestGroupCommitRepeatedKey(t *testing.T) {
 		}()
 		eventually(t, "the request queues", func() bool { return r.InFlight(clinicID) == i+2 })
 	}
-	close(release)
-	receive(t, "the gate's answer", gate)
+	release()
 
 	first, second, third := receive(t, "the first", answers[0]), receive(t, "the second", answers[1]), receive(t, "the third", answers[2])
 	if first.err != nil || first.replayed {
@@ -158,9 +169,7 @@ func TestGroupCommitFallsBackToOneByOne(t *testing.T) {
 	r := newRegistry(t, actors.Config{})
 	clinicID := newClinic(t)
 	ctx, meta := testContext(t), metaFor(t, clinicID)
-	started, release := make(chan struct{}), make(chan struct{})
-	gate := goExec(ctx, r, meta, blockUntil(started, release))
-	receive(t, "the gate command to start", started)
+	release := holdActor(t, r, meta)
 
 	poison := commandFunc[crm.Patient](func(ctx context.Context, q *store.Queries, m actors.Meta) (crm.Patient, error) {
 		p, err := createPatient.Execute(ctx, q, m)
@@ -172,8 +181,7 @@ func TestGroupCommitFallsBackToOneByOne(t *testing.T) {
 		answers = append(answers, goExec(ctx, r, meta, cmd))
 		eventually(t, "the write queues", func() bool { return r.InFlight(clinicID) == i+2 })
 	}
-	close(release)
-	receive(t, "the gate's answer", gate)
+	release()
 	for i, answer := range answers {
 		res := receive(t, "a write's answer", answer)
 		switch {

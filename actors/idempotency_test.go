@@ -40,7 +40,7 @@ var routes = []route{
 		start: func(t *testing.T, exec *actors.Executor) actors.Dispatcher {
 			return registryOn(t, exec, actors.Config{})
 		},
-		clinic: newClinic,
+		clinic: func(t *testing.T) uuid.UUID { return newClinic(t) },
 	},
 	{
 		name:   "Executor",
@@ -63,7 +63,7 @@ func forEachRoute(t *testing.T, test func(t *testing.T, rt route)) {
 }
 
 // newUser stores a fresh user: every idempotency key belongs to one.
-func newUser(t *testing.T) uuid.UUID {
+func newUser(t testing.TB) uuid.UUID {
 	t.Helper()
 	u, err := platform.NewUser(uuid.NewString()+"@example.com", "Ana")
 	if err != nil {

@@ -54,14 +54,14 @@ func registryOn(t *testing.T, exec *actors.Executor, cfg actors.Config) *actors.
 }
 
 // testContext is the context of one Exec: the test's, bounded by waitFor.
-func testContext(t *testing.T) context.Context {
+func testContext(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(t.Context(), waitFor)
 	t.Cleanup(cancel)
 	return ctx
 }
 
 // newClinic stores a fresh clinic, for the foreign keys of patients.
-func newClinic(t *testing.T) uuid.UUID {
+func newClinic(t testing.TB) uuid.UUID {
 	t.Helper()
 	c, err := platform.NewClinic("Clínica "+t.Name(), "EUR", "Europe/Madrid")
 	if err != nil {
