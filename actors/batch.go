@@ -148,24 +148,22 @@ func waiting(slots []slot, live []int) bool {
 // back to it when the command fails (its error is then the result). It
 // returns an error only when tx can no longer be used.
 func (e *Executor) runInSavepoint(ctx context.Context, tx pgx.Tx, s *slot) error {
-	savepoint, err := tx.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("savepoint: %w", err)
-	}
-	q := store.New(savepoint)
+	sp := &savepoint{tx: tx}
+	q := store.New(sp)
 	res := e.runJob(ctx, q, s.req)
 	if s.req.ctx.Err() != nil { // its caller was told it timed out: undo it
 		res = result{err: timeoutError(s.req.ctx)}
 	}
 	if key := s.req.meta.Idempotency; key != nil && (res.err == nil || storable(res.err)) {
+		var err error
 		if s.outcome, err = encodeOutcome(res.value, res.err); err != nil {
 			res = result{err: fault.ErrInternal.Wrap(err, "The server could not complete the request.")}
 		}
 	}
 	s.res = res
 	if res.err != nil { // a stored error is still the command's failure: undo its writes
-		if err := savepoint.Rollback(ctx); err != nil {
-			return fmt.Errorf("roll back to savepoint: %w", err)
+		if err := sp.rollback(ctx); err != nil {
+			return err
 		}
 		if ctx.Err() != nil && !isFault(res.err) {
 			s.res.err = timeoutError(ctx)
