@@ -2,12 +2,13 @@ package actors
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime/debug"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/aura-clinic/aura/actors/fault"
 	"github.com/aura-clinic/aura/messaging"
@@ -38,8 +39,9 @@ func (s *slot) answer(res result) {
 //
 // ctx bounds the transaction's statements. A request's own context is checked
 // before its command runs and again after: a request whose caller has given
-// up is rolled back and answered ErrTimeout, so what its caller was told (a
-// timeout, to be retried) stays true.
+// up is rolled back and answered ErrTimeout. (A deadline that passes between
+// that check and the commit still leaves a committed write answered with a
+// timeout; a retry with the same Idempotency-Key then replays its outcome.)
 func (e *Executor) runBatch(ctx context.Context, reqs []*request) []result {
 	slots := make([]slot, len(reqs))
 	live := make([]int, 0, len(reqs)) // the requests whose callers still wait
@@ -51,45 +53,65 @@ func (e *Executor) runBatch(ctx context.Context, reqs []*request) []result {
 		}
 		live = append(live, i)
 	}
-	results := make([]result, len(slots))
 	if len(live) > 0 {
-		tx, err := e.pool.Begin(ctx)
-		if err == nil {
-			err = e.runInTx(ctx, tx, slots, live)
-		}
-		if err != nil {
-			if tx != nil {
-				_ = tx.Rollback(context.WithoutCancel(ctx)) // the connection is released either way
+		if err := e.transact(ctx, slots, live); err != nil {
+			if len(live) > 1 && ctx.Err() == nil && !errors.Is(err, errCommitUnknown) {
+				e.runAlone(ctx, slots, live, err)
+			} else {
+				failBatch(ctx, slots, live, err)
 			}
-			if len(live) > 1 && ctx.Err() == nil {
-				return e.runAlone(ctx, reqs, results, live, err)
-			}
-			failBatch(ctx, slots, live, err)
 		}
 	}
+	results := make([]result, len(slots))
 	for i := range slots {
 		results[i] = slots[i].res
 	}
 	return results
 }
 
-// runAlone runs each live request in a transaction of its own, after their
-// shared one failed as a whole (a statement of the batch's own, such as the
-// one storing every outcome, failed, or the connection broke): nothing of it
-// was committed, so each runs again from the start, and a failure fails only
-// its own request, as it would have without group commit.
-func (e *Executor) runAlone(ctx context.Context, reqs []*request, results []result, live []int, cause error) []result {
-	e.logger.Warn("group commit failed; running its writes one by one",
-		"clinic_id", reqs[live[0]].meta.ClinicID, "writes", len(live), "error", cause)
-	for _, i := range live {
-		results[i] = e.runBatch(ctx, reqs[i:i+1])[0]
+// errCommitUnknown marks a COMMIT the server did not answer: the batch may
+// or may not have been committed, so its writes must not run again.
+var errCommitUnknown = errors.New("commit outcome unknown")
+
+// rollbackTimeout bounds the rollback of a failed batch, so that a broken
+// connection cannot hold up the clinic.
+const rollbackTimeout = 5 * time.Second
+
+// transact runs the live requests in a transaction, rolled back unless it
+// committed. A panic outside the commands (which recover their own) is
+// recovered here and returned as an error: the batch's callers are still
+// answered.
+func (e *Executor) transact(ctx context.Context, slots []slot, live []int) (err error) {
+	tx, err := e.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
 	}
-	for i, req := range reqs { // the ones answered before the transaction
-		if !slices.Contains(live, i) {
-			results[i] = result{err: timeoutError(req.ctx)}
+	defer func() {
+		if p := recover(); p != nil {
+			e.logger.Error("group commit panicked", "clinic_id", slots[live[0]].req.meta.ClinicID,
+				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			err = fault.ErrInternal.New("The server could not complete the request.")
 		}
+		if err != nil {
+			rollbackCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
+			defer cancel()
+			_ = tx.Rollback(rollbackCtx) // after a failed commit, a no-op
+		}
+	}()
+	return e.runInTx(ctx, tx, slots, live)
+}
+
+// runAlone runs each live request in a transaction of its own, after their
+// shared one failed before its commit (a statement of the batch's own, such
+// as the one storing every outcome, failed, or the connection broke): nothing
+// of it was committed, so each runs again from the start, and a failure fails
+// only its own request, as it would have without group commit.
+func (e *Executor) runAlone(ctx context.Context, slots []slot, live []int, cause error) {
+	e.logger.Warn("group commit failed; running its writes one by one",
+		"clinic_id", slots[live[0]].req.meta.ClinicID, "writes", len(live), "error", cause)
+	for _, i := range live {
+		slots[i] = slot{req: slots[i].req, res: e.runBatch(ctx, []*request{slots[i].req})[0], repeats: -1}
 	}
-	return results
 }
 
 // runInTx runs the live requests in tx and commits it: it claims their
@@ -97,7 +119,7 @@ func (e *Executor) runAlone(ctx context.Context, reqs []*request, results []resu
 // has an outcome, runs each other command in its savepoint, then writes the
 // events and the outcomes of all of them. Apart from the commands' own
 // statements, each step is one statement for the whole batch. Its error
-// means nothing was committed.
+// means nothing was committed, unless it is errCommitUnknown.
 func (e *Executor) runInTx(ctx context.Context, tx pgx.Tx, slots []slot, live []int) error {
 	q := store.New(tx)
 	clinicID := slots[live[0]].req.meta.ClinicID
@@ -105,7 +127,7 @@ func (e *Executor) runInTx(ctx context.Context, tx pgx.Tx, slots []slot, live []
 		return err
 	}
 	if !waiting(slots, live) { // every key was in flight: nothing to lock for
-		return tx.Commit(ctx)
+		return commit(ctx, tx)
 	}
 	if err := lockClinic(ctx, tx, clinicID); err != nil {
 		return err
@@ -117,6 +139,10 @@ func (e *Executor) runInTx(ctx context.Context, tx pgx.Tx, slots []slot, live []
 	for n, i := range live {
 		s := &slots[i]
 		if s.answered || s.repeats >= 0 {
+			continue
+		}
+		if s.req.ctx.Err() != nil { // its caller gave up while the batch ran
+			s.answer(result{err: timeoutError(s.req.ctx)})
 			continue
 		}
 		if err := e.runInSavepoint(ctx, tx, s); err != nil {
@@ -131,7 +157,18 @@ func (e *Executor) runInTx(ctx context.Context, tx pgx.Tx, slots []slot, live []
 		return err
 	}
 	answerRepeats(slots, live)
-	return tx.Commit(ctx)
+	return commit(ctx, tx)
+}
+
+// commit commits tx. An error the server answered means the transaction was
+// rolled back; any other leaves its outcome unknown (errCommitUnknown).
+func commit(ctx context.Context, tx pgx.Tx) error {
+	err := tx.Commit(ctx)
+	var pgErr *pgconn.PgError
+	if err == nil || errors.As(err, &pgErr) || errors.Is(err, pgx.ErrTxCommitRollback) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", errCommitUnknown, err)
 }
 
 // waiting reports whether a live request still waits for its answer.

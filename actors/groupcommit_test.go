@@ -161,38 +161,57 @@ func TestGroupCommitRepeatedKey(t *testing.T) {
 	}
 }
 
-// When a statement of the batch's own fails (here the events' outbox write,
-// which one command poisoned with an event of a clinic that does not exist),
-// nothing of the batch is committed and each write runs again alone: only
-// the poisoning one fails.
-func TestGroupCommitFallsBackToOneByOne(t *testing.T) {
-	r := newRegistry(t, actors.Config{})
-	clinicID := newClinic(t)
-	ctx, meta := testContext(t), metaFor(t, clinicID)
-	release := holdActor(t, r, meta)
+// panickyEvent is an event whose name panics, as a bug in the batch's own
+// code (not in a command) would.
+type panickyEvent struct{}
 
-	poison := commandFunc[crm.Patient](func(ctx context.Context, q *store.Queries, m actors.Meta) (crm.Patient, error) {
-		p, err := createPatient.Execute(ctx, q, m)
-		q.Emit(uuid.New(), messaging.PatientCreated{PatientID: p.ID})
-		return p, err
-	})
-	var answers []<-chan outcome[crm.Patient]
-	for i, cmd := range []actors.Command[crm.Patient]{createPatient, poison, createPatient} {
-		answers = append(answers, goExec(ctx, r, meta, cmd))
-		eventually(t, "the write queues", func() bool { return r.InFlight(clinicID) == i+2 })
-	}
-	release()
-	for i, answer := range answers {
-		res := receive(t, "a write's answer", answer)
-		switch {
-		case i == 1 && res.err == nil:
-			t.Error("the poisoning write succeeded")
-		case i == 1 && patientExists(t, clinicID, res.value.ID):
-			t.Error("the poisoning write was committed")
-		case i != 1 && res.err != nil:
-			t.Errorf("write %d: %v", i, res.err)
-		case i != 1 && !patientExists(t, clinicID, res.value.ID):
-			t.Errorf("write %d answered but not committed", i)
-		}
+func (panickyEvent) EventName() string { panic("no name") }
+
+// When a step of the batch's own fails, nothing of the batch is committed
+// and each write runs again alone: only the poisoning one fails. Here one
+// command poisons the events' outbox write, with an event of a clinic that
+// does not exist (an SQL error) or with an event whose name panics.
+func TestGroupCommitFallsBackToOneByOne(t *testing.T) {
+	for name, poisonEvent := range map[string]func(q *store.Queries, p crm.Patient){
+		"statement fails": func(q *store.Queries, p crm.Patient) { q.Emit(uuid.New(), messaging.PatientCreated{PatientID: p.ID}) },
+		"batch panics":    func(q *store.Queries, p crm.Patient) { q.Emit(p.ClinicID, panickyEvent{}) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := newRegistry(t, actors.Config{})
+			clinicID := newClinic(t)
+			ctx, meta := testContext(t), metaFor(t, clinicID)
+			release := holdActor(t, r, meta)
+
+			poisoned := make(chan uuid.UUID, 2) // it runs in the batch, then alone
+			poison := commandFunc[crm.Patient](func(ctx context.Context, q *store.Queries, m actors.Meta) (crm.Patient, error) {
+				p, err := createPatient.Execute(ctx, q, m)
+				poisoned <- p.ID
+				poisonEvent(q, p)
+				return p, err
+			})
+			var answers []<-chan outcome[crm.Patient]
+			for i, cmd := range []actors.Command[crm.Patient]{createPatient, poison, createPatient} {
+				answers = append(answers, goExec(ctx, r, meta, cmd))
+				eventually(t, "the write queues", func() bool { return r.InFlight(clinicID) == i+2 })
+			}
+			release()
+			for i, answer := range answers {
+				res := receive(t, "a write's answer", answer)
+				switch {
+				case i == 1 && res.err == nil:
+					t.Error("the poisoning write succeeded")
+				case i == 1:
+					for range 2 {
+						if id := receive(t, "the poisoning write's patient", poisoned); patientExists(t, clinicID, id) {
+							t.Error("the poisoning write was committed")
+						}
+					}
+				case res.err != nil:
+					t.Errorf("write %d: %v", i, res.err)
+				case !patientExists(t, clinicID, res.value.ID):
+					t.Errorf("write %d answered but not committed", i)
+				}
+			}
+		})
 	}
 }

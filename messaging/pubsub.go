@@ -84,6 +84,12 @@ func (b *pollBackoff) HandleError(logger watermill.LoggerAdapter, noMsg bool, er
 	return wait
 }
 
+// PostgresPoolConns sizes the postgres pub/sub's own pool: each subscriber
+// holds a connection for its batch while its handler (a forwarder's publish,
+// a consumer's transaction) takes another, whatever AURA_DATABASE_URL's pool
+// size.
+const PostgresPoolConns = 8
+
 // Postgres is the "postgres" pub/sub: watermill-sql topics in Aura's own
 // database, with durable consumer groups and nothing else to run.
 type Postgres struct {
@@ -93,21 +99,22 @@ type Postgres struct {
 }
 
 // NewPostgres returns the pub/sub in the database of pool. It opens a pool
-// of its own to that database, whose commits do not wait for the disk
-// (synchronous_commit off), and closes it on Close.
+// of its own to that database (PostgresPoolConns connections), whose commits
+// do not wait for the disk (synchronous_commit off), and closes it on Close.
+// The forwarder's writes to the topic, the consumer groups' offsets and the
+// transactions of consumers on this pub/sub (see Consume) run on it.
 //
-// That loses nothing a crash could not already undo. What it writes is
-// either a forwarded event, whose outbox offset is then acknowledged in a
-// transaction that does wait for the disk, and so makes the event durable
-// too (PostgreSQL's log is written in order, and flushing one commit flushes
-// every earlier one); or a consumer group's offset, whose loss only
-// redelivers events, which the consumers' inbox ignores. It makes forwarding
-// and consuming, one message at a time, bound by the CPU instead of by a
-// disk flush per message.
+// That loses nothing a crash could not already undo. A forwarded event's
+// outbox offset is acknowledged afterwards in a transaction that does wait
+// for the disk, which makes the event durable too (PostgreSQL's log is
+// written in order, and flushing one commit flushes every earlier one). A
+// consumer's lost commit loses its offset too, so the event is delivered
+// again. It makes forwarding and consuming, one message at a time, bound by
+// the CPU instead of by a disk flush per message.
 func NewPostgres(pool *pgxpool.Pool, logger watermill.LoggerAdapter) (*Postgres, error) {
 	cfg := pool.Config()
 	cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
-	cfg.MaxConns = min(cfg.MaxConns, 8)
+	cfg.MaxConns = PostgresPoolConns
 	own, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres pub/sub pool: %w", err)

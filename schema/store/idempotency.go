@@ -60,16 +60,16 @@ func (q *Queries) IdempotencyRecords(ctx context.Context, clinicID uuid.UUID, ke
 		users[i], names[i] = k.UserID, k.Key
 	}
 	// Equality, not IS NOT DISTINCT FROM, so that the scope's unique index
-	// finds each key instead of scanning all of the user's keys.
+	// finds each key instead of scanning all of the user's keys. ($1 is still
+	// named outside a clinic, so that the statement has a type for it.)
 	scope := `k.clinic_id = $1`
 	if clinicID == uuid.Nil {
 		scope = `k.clinic_id IS NULL AND $1::uuid IS NULL`
 	}
 	rows, err := q.db.Query(ctx, `
-		SELECT DISTINCT k.user_id, k.key, k.fingerprint, k.outcome, k.expires_at
-		FROM idempotency_keys k JOIN unnest($2::uuid[], $3::text[]) AS w(user_id, key)
-			ON k.user_id = w.user_id AND k.key = w.key
-		WHERE `+scope+` AND k.expires_at > now()`,
+		SELECT k.user_id, k.key, k.fingerprint, k.outcome, k.expires_at FROM idempotency_keys k
+		WHERE `+scope+` AND (k.user_id, k.key) IN (SELECT * FROM unnest($2::uuid[], $3::text[]))
+			AND k.expires_at > now()`,
 		nullable(clinicID), users, names)
 	if err != nil {
 		return nil, fmt.Errorf("read idempotency keys: %w", err)

@@ -57,8 +57,7 @@ func (q *Queries) InsertAPIKey(ctx context.Context, k platform.APIKey) (platform
 // Caller is the user an API key signs in, and their membership of the
 // clinic asked about.
 type Caller struct {
-	User  platform.User
-	KeyID uuid.UUID
+	User platform.User
 	// Member is the user's membership of the clinic, nil when they are not
 	// a member of it (or no clinic was asked about).
 	Member *platform.ClinicMembership
@@ -75,11 +74,11 @@ func (q *Queries) Authenticate(ctx context.Context, secretHash []byte, clinicID 
 		role                     *platform.Role
 	}
 	err = q.db.QueryRow(ctx, `
-		SELECT u.id, u.email, u.name, u.created_at, k.id, c.id, c.name, c.currency, c.timezone, c.created_at, m.role
+		SELECT u.id, u.email, u.name, u.created_at, c.id, c.name, c.currency, c.timezone, c.created_at, m.role
 		FROM api_keys k JOIN users u ON u.id = k.user_id
 		LEFT JOIN (members m JOIN clinics c ON c.id = m.clinic_id) ON m.user_id = u.id AND m.clinic_id = $2
 		WHERE k.secret_hash = $1 AND k.revoked_at IS NULL`, secretHash, clinicID).
-		Scan(&c.User.ID, &c.User.Email, &c.User.Name, &c.User.CreatedAt, &c.KeyID,
+		Scan(&c.User.ID, &c.User.Email, &c.User.Name, &c.User.CreatedAt,
 			&member.id, &member.name, &member.currency, &member.timezone, &member.createdAt, &member.role)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Caller{}, false, nil
