@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/aura-clinic/aura/actors/commands"
 	"github.com/aura-clinic/aura/cmd/aura/bench"
@@ -31,7 +32,7 @@ func benchCommand(ctx context.Context, cfg config, logger *slog.Logger, args []s
 		flags.PrintDefaults()
 	}
 	flags.StringVar(&bc.URL, "url", bc.URL, "the API's base URL")
-	flags.StringVar(&bc.APIKey, "api-key", "", "an API key to use; without one, the bench user "+benchEmail+" gets a new key from AURA_DATABASE_URL")
+	flags.StringVar(&bc.APIKey, "api-key", "", "an API key to use; without one, the bench user "+benchEmail+" gets a new key from AURA_DATABASE_URL, revoked at the end")
 	flags.DurationVar(&bc.Duration, "duration", bc.Duration, "the measured window")
 	flags.DurationVar(&bc.Warmup, "warmup", bc.Warmup, "load before the measured window, not counted")
 	flags.IntVar(&bc.Concurrency, "concurrency", bc.Concurrency, "workers sending requests")
@@ -46,11 +47,15 @@ func benchCommand(ctx context.Context, cfg config, logger *slog.Logger, args []s
 		return err
 	}
 	if bc.APIKey == "" {
+		if err := bc.ValidateFlags(); err != nil {
+			return err // before making a key for nothing
+		}
 		res, err := createUser(ctx, cfg, logger, commands.CreateUser{Email: benchEmail, Name: benchName, KeyName: "bench"})
 		if err != nil {
 			return fmt.Errorf("create the bench user: %w", err)
 		}
 		bc.APIKey = res.Key.Key
+		defer revokeBenchKey(ctx, bc.URL, res.Key.Key, res.Key.ID.String(), stderr)
 	}
 	rep, err := bench.Run(ctx, bc, stderr)
 	if err != nil {
@@ -60,6 +65,20 @@ func benchCommand(ctx context.Context, cfg config, logger *slog.Logger, args []s
 		return rep.WriteJSON(stdout)
 	}
 	return rep.WriteText(stdout)
+}
+
+// revokeTimeout bounds the revocation of the bench's key.
+const revokeTimeout = 10 * time.Second
+
+// revokeBenchKey revokes the key the run made for itself, even after a
+// failed or interrupted run; a failure is a warning on stderr, naming the
+// key so that it can be revoked by hand.
+func revokeBenchKey(ctx context.Context, url, key, keyID string, stderr io.Writer) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), revokeTimeout)
+	defer cancel()
+	if err := bench.RevokeKey(ctx, url, key, keyID); err != nil {
+		fmt.Fprintf(stderr, "warning: the bench API key %s of %s was not revoked: %v\n", keyID, benchEmail, err)
+	}
 }
 
 // parseWithCommand parses args, which hold one positional argument (stored

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aura-clinic/aura/cmd/aura/bench"
+	"github.com/aura-clinic/aura/schema/dbtest"
 )
 
 // TestBench runs every scenario of `aura bench` for a moment against a real
@@ -27,6 +28,7 @@ func TestBench(t *testing.T) {
 		}
 	}()
 
+	activeKeys := benchKeys(t)
 	for _, tc := range []struct {
 		scenario string
 		args     []string
@@ -57,8 +59,23 @@ func TestBench(t *testing.T) {
 			if !strings.Contains(stderr, "requests") && tc.scenario != "clinics" {
 				t.Errorf("no progress line on stderr:\n%s", stderr)
 			}
+			if n := benchKeys(t); n != activeKeys || strings.Contains(stderr, "not revoked") {
+				t.Errorf("%d active API keys of %s after the run, %d before: the key the run made was not revoked\n%s", n, benchEmail, activeKeys, stderr)
+			}
 		})
 	}
+}
+
+// benchKeys counts the bench user's API keys that are not revoked.
+func benchKeys(t *testing.T) int {
+	t.Helper()
+	var n int
+	err := dbtest.Pool(t).QueryRow(t.Context(), `SELECT count(*) FROM api_keys k JOIN users u ON u.id = k.user_id
+		WHERE u.email = $1 AND k.revoked_at IS NULL`, benchEmail).Scan(&n)
+	if err != nil {
+		t.Fatalf("count the bench user's keys: %v", err)
+	}
+	return n
 }
 
 // checkReport checks what every scenario's report must show.
@@ -85,8 +102,10 @@ func checkReport(t *testing.T, rep bench.Report, allowed, want []string) {
 		t.Errorf("events %+v: want events of the writes received with a latency "+
 			"(a long transaction elsewhere on the PostgreSQL server holds delivery back: see docs/EVENTS.md)", e)
 	}
-	if e.Pending != 0 {
-		t.Logf("%d of %d writes showed no event within the drain wait", e.Pending, e.Expected)
+	if e.Pending != 0 || e.Delivered != e.Expected {
+		t.Errorf("%d of %d acknowledged writes showed no event within the %.1f s drain (%d delivered): events were lost, "+
+			"or a long-running transaction elsewhere on the PostgreSQL server holds event delivery back (see docs/EVENTS.md)",
+			e.Pending, e.Expected, e.DrainS, e.Delivered)
 	}
 	if len(rep.Warnings) > 0 {
 		t.Logf("warnings: %q; statuses %v", rep.Warnings, slices.Sorted(maps.Keys(rep.Statuses)))
@@ -111,6 +130,7 @@ func TestBenchArguments(t *testing.T) {
 		}
 	}
 	useTestDatabase(t)
+	activeKeys := benchKeys(t)
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -120,10 +140,23 @@ func TestBenchArguments(t *testing.T) {
 		{[]string{"bench", "reads", "--api-key", "k"}, `unknown scenario "reads"`},
 		{[]string{"bench", "write", "--api-key", "k", "--concurrency", "0"}, "--concurrency"},
 		{[]string{"bench", "write", "--api-key", "k", "--url", "http://127.0.0.1:1"}, "no server at http://127.0.0.1:1"},
+		{[]string{"bench", "write", "--concurrency", "0"}, "--concurrency"}, // checked before a key is made
 	} {
 		_, _, err := cli(t, tc.args...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("aura %s: err %v, want one saying %q", strings.Join(tc.args, " "), err, tc.want)
 		}
+	}
+	if n := benchKeys(t); n != activeKeys {
+		t.Errorf("%d active API keys of %s after runs with bad flags, %d before: want none made", n, benchEmail, activeKeys)
+	}
+
+	// A failed run still revokes its key; when the server is gone, it says so.
+	_, stderr, err := cli(t, "bench", "write", "--url", "http://127.0.0.1:1")
+	if err == nil || !strings.Contains(err.Error(), "no server") {
+		t.Errorf("aura bench without a server: err %v, want one saying no server", err)
+	}
+	if n := benchKeys(t); n != activeKeys+1 || !strings.Contains(stderr, "warning: the bench API key") || !strings.Contains(stderr, "not revoked") {
+		t.Errorf("%d active keys of %s (%d before), stderr %q: want one more, and a warning that it was not revoked", n, benchEmail, activeKeys, stderr)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -153,6 +154,25 @@ func (c *Client) create(ctx context.Context, path string, body, out any) error {
 		return fmt.Errorf("POST %s: decode the answer: %w", path, err)
 	}
 	c.created.Add(1)
+	return nil
+}
+
+// RevokeKey revokes the API key keyID through the API at base,
+// authenticating with the key itself (DELETE /v1/api-keys/{key_id}).
+func RevokeKey(ctx context.Context, base, key, keyID string) error {
+	c, err := NewClient(base, key, 1)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	path := "/v1/api-keys/" + url.PathEscape(keyID)
+	resp, err := c.Do(ctx, http.MethodDelete, path, nil, c.nextID(phaseSetup))
+	if err != nil {
+		return fmt.Errorf("DELETE %s: %w", path, err)
+	}
+	if resp.Status != http.StatusNoContent {
+		return fmt.Errorf("DELETE %s: %d %s: %s%s", path, resp.Status, resp.Code, bytes.TrimSpace(resp.Body), hint(resp.Status))
+	}
 	return nil
 }
 

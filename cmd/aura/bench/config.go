@@ -3,7 +3,11 @@
 // scenario's requests from concurrent workers, closed loop or at a fixed
 // rate, follows the clinics' event streams to measure event delivery, and
 // reports throughput, latency percentiles, answers by status and problem
-// code, event latency and backlog, and the server's memory.
+// code, event latency and backlog, and the server's memory. The event
+// latency runs from the moment the server wrote the event (its occurred_at,
+// stamped before the commit, on the server's clock) to its arrival at the
+// bench's stream client (on the bench's clock): when the bench runs on
+// another host, the clock skew between the hosts is part of it.
 package bench
 
 import (
@@ -51,15 +55,22 @@ func DefaultConfig() Config {
 
 // validate checks c, naming the flag at fault.
 func (c Config) validate() error {
+	err := c.ValidateFlags()
+	if c.APIKey == "" {
+		err = errors.Join(err, errors.New("no API key"))
+	}
+	return err
+}
+
+// ValidateFlags checks c but for its API key, naming the flag at fault: a
+// caller that makes a key for the run checks the rest first.
+func (c Config) ValidateFlags() error {
 	var errs []error
 	if _, err := newScenario(c.Scenario); err != nil {
 		errs = append(errs, err)
 	}
 	if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, fmt.Errorf("--url %q is not an http(s) URL", c.URL))
-	}
-	if c.APIKey == "" {
-		errs = append(errs, errors.New("no API key"))
 	}
 	if c.Duration <= 0 {
 		errs = append(errs, fmt.Errorf("--duration %v must be positive", c.Duration))

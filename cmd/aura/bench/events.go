@@ -32,7 +32,12 @@ type EventStats struct {
 	Duplicates int `json:"duplicates"`
 	// Reconnects counts streams that ended and were resumed.
 	Reconnects int `json:"reconnects"`
-	// Delivery latency, now - occurred_at, in milliseconds.
+	// Event latency in milliseconds: from the event's occurred_at, which the
+	// server stamps on its own clock when it writes the event (before the
+	// transaction commits), to the event's arrival at the bench's stream
+	// client, on the bench's clock. It includes the commit, the delivery
+	// and the stream; when the bench runs on another host than the server,
+	// the clock skew between the two hosts adds to it (or subtracts).
 	P50Ms float64 `json:"p50_ms"`
 	P95Ms float64 `json:"p95_ms"`
 	P99Ms float64 `json:"p99_ms"`
@@ -125,7 +130,8 @@ func (t *Tracker) follow(ctx context.Context, clinic string, body io.ReadCloser)
 	}
 }
 
-// observe records an event's envelope that arrived at now.
+// observe records an event's envelope that arrived at now (the bench's
+// clock; occurred_at is the server's).
 func (t *Tracker) observe(data []byte, now time.Time) {
 	var env struct {
 		EventID    string    `json:"event_id"`

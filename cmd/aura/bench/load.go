@@ -26,7 +26,10 @@ type load struct {
 }
 
 // run runs workers until the end (or the scenario is done, or ctx ends) and
-// returns their merged measurements and the measured window's length.
+// returns their merged measurements and the measured window's length. The
+// window is the configured one, from measure to end, however long the
+// answers still in flight at its end take; a bounded scenario's lasts until
+// its last answer.
 func (l *load) run(ctx context.Context, workers int) (*tally, time.Duration) {
 	tallies := make([]*tally, workers)
 	var wg sync.WaitGroup
@@ -38,7 +41,10 @@ func (l *load) run(ctx context.Context, workers int) (*tally, time.Duration) {
 		}()
 	}
 	wg.Wait()
-	window := time.Since(l.measure)
+	window := l.end.Sub(l.measure)
+	if l.end.IsZero() {
+		window = time.Since(l.measure)
+	}
 	total := newTally()
 	for _, t := range tallies {
 		total.merge(t)
@@ -64,14 +70,15 @@ func (l *load) worker(ctx context.Context, r *rand.Rand) *tally {
 			phase = phaseMeasure
 		}
 		id := l.client.nextID(phase)
+		sentLate := l.over(time.Now())
 		resp, err := l.client.Do(ctx, op.Method, op.Path, op.Body, id)
-		took := time.Since(due) // in open loop, from when it was due
+		answered := time.Now()
 		if ctx.Err() != nil {
 			return t // interrupted: not the server's failure
 		}
 		l.sent.Add(1)
-		if measured {
-			t.record(resp, err, took)
+		if measured { // in open loop, the latency counts from when it was due
+			t.record(resp, err, answered.Sub(due), sentLate, l.over(answered))
 		}
 		if err != nil || !resp.OK() {
 			l.failed.Add(1)
@@ -85,6 +92,10 @@ func (l *load) worker(ctx context.Context, r *rand.Rand) *tally {
 		}
 	}
 }
+
+// over reports whether the measured window had ended at t; a bounded
+// scenario's window lasts until its last answer.
+func (l *load) over(t time.Time) bool { return !l.end.IsZero() && !t.Before(l.end) }
 
 // due returns when the worker's next request is due, waiting for that moment
 // in open loop; false when no more requests are due.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -49,8 +50,59 @@ func TestLoadOpenLoop(t *testing.T) {
 	if n := len(measured.latencies); n != 100 || measured.statuses["201"] != 100 {
 		t.Errorf("%d measured (%v), want 100 answered 201", n, measured.statuses)
 	}
-	if window < 240*time.Millisecond || window > time.Second {
-		t.Errorf("window %v, want about 250 ms", window)
+	if window != 250*time.Millisecond {
+		t.Errorf("window %v, want the configured 250 ms", window)
+	}
+	if measured.sentLate != 0 || measured.late != 0 {
+		t.Errorf("%d sent and %d answered after the window; want none from a fast server", measured.sentLate, measured.late)
+	}
+}
+
+// TestLoadLateAnswer checks that a straggler answered long after the
+// measured window ended lengthens neither the window nor the throughput's
+// denominator: the window is the configured one, the straggler is counted
+// late, in the latencies but not in the throughput.
+func TestLoadLateAnswer(t *testing.T) {
+	const slow = 600 * time.Millisecond
+	var posts, stragglers atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		posts.Add(1)
+		// The first measured request is the straggler.
+		if strings.Contains(r.Header.Get("X-Request-Id"), "-"+phaseMeasure+"-") && stragglers.Add(1) == 1 {
+			time.Sleep(slow)
+		}
+		w.WriteHeader(http.StatusCreated)
+		_, _ = w.Write([]byte(`{"id":"x"}`))
+	}))
+	t.Cleanup(srv.Close)
+	client, err := NewClient(srv.URL, "key", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tracker, err := watch(context.Background(), client, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &writeScenario{clinics: []string{"a", "b"}}
+	const duration = 200 * time.Millisecond
+	l := plan(client, s, tracker, Config{Warmup: 50 * time.Millisecond, Duration: duration})
+	measured, window := l.run(context.Background(), 2)
+	if window != duration {
+		t.Errorf("window %v, want the configured %v, not stretched to the straggler's answer", window, duration)
+	}
+	// The straggler, and perhaps the other worker's last request, in flight
+	// when the window ended.
+	if measured.late < 1 || measured.late > 2 || measured.lateOK != measured.late {
+		t.Errorf("%d late answers (%d 2xx), want the straggler and at most one more", measured.late, measured.lateOK)
+	}
+	var r Report
+	r.fill(measured, window)
+	if want := perSecond(r.Answered-measured.late, duration); r.ThroughputRPS != want || r.ThroughputRPS == 0 {
+		t.Errorf("throughput %v req/s, want %v: the answers within the %v window (%d answered, %d late)",
+			r.ThroughputRPS, want, duration, r.Answered, measured.late)
+	}
+	if r.LatencyMs.Max < millis(slow) {
+		t.Errorf("latency max %v ms, want at least %v: the straggler's latency counts", r.LatencyMs.Max, millis(slow))
 	}
 }
 

@@ -13,22 +13,34 @@ import (
 
 // Report is the result of a run. Its JSON form is the --json output.
 type Report struct {
-	Scenario    string  `json:"scenario"`
-	DurationS   float64 `json:"duration_s"` // the measured window
+	Scenario string `json:"scenario"`
+	// DurationS is the measured window as configured (a bounded scenario's
+	// lasts until its last answer); answers still in flight at its end do
+	// not lengthen it.
+	DurationS   float64 `json:"duration_s"`
 	WarmupS     float64 `json:"warmup_s"`
 	Concurrency int     `json:"concurrency"`
 	Clinics     int     `json:"clinics"`
 	// TargetRPS is the open-loop request rate asked for; 0 is closed loop.
 	TargetRPS float64 `json:"target_rps"`
-	// Requests counts the requests started in the measured window; Answered
-	// those the server answered, whatever the status.
+	// Requests counts the measured requests: those due in the measured
+	// window (in closed loop, sent in it; in open loop, scheduled in it,
+	// even if sent after it because the workers fell behind), answered or
+	// not. Answered counts those the server answered, whatever the status;
+	// Late those of them whose answer arrived after the window ended.
 	Requests int `json:"requests"`
 	Answered int `json:"answered"`
-	// ThroughputRPS is answered requests per second; OKRPS the 2xx ones.
+	Late     int `json:"late"`
+	// SendRPS is the measured requests sent within the window per second:
+	// in open loop, what TargetRPS is compared with.
+	SendRPS float64 `json:"send_rps"`
+	// ThroughputRPS is the answers that arrived within the window per second;
+	// OKRPS the 2xx ones. Late answers are not counted.
 	ThroughputRPS float64 `json:"throughput_rps"`
 	OKRPS         float64 `json:"ok_rps"`
-	// LatencyMs is over every answered request; in open loop it counts from
-	// the moment the request was due, so a server that falls behind shows.
+	// LatencyMs is over every answered measured request, late ones too; in
+	// open loop it counts from the moment the request was due, so a server
+	// that falls behind shows.
 	LatencyMs Latency `json:"latency_ms"`
 	// Statuses counts answers by status, and by status and problem code for
 	// non-2xx ones: {"201": 950, "409 appointment_conflict": 50}.
@@ -79,7 +91,8 @@ func (r Report) WriteText(w io.Writer) error {
 		r.Scenario, r.DurationS, r.WarmupS, r.Concurrency, r.Clinics, loop)
 	fmt.Fprintf(&b, "  setup        %d clinics in %.2f s (%.0f/s), scenario setup %.2f s\n",
 		r.Clinics, r.Setup.ClinicsS, r.Setup.ClinicsPerS, r.Setup.PrepareS)
-	fmt.Fprintf(&b, "  requests     %d sent, %d answered: %.1f req/s, %.1f 2xx/s\n", r.Requests, r.Answered, r.ThroughputRPS, r.OKRPS)
+	fmt.Fprintf(&b, "  requests     %d measured, sent at %.1f/s; %d answered (%d after the window): %.1f req/s, %.1f 2xx/s in the window\n",
+		r.Requests, r.SendRPS, r.Answered, r.Late, r.ThroughputRPS, r.OKRPS)
 	fmt.Fprintf(&b, "  latency ms   p50 %.2f  p95 %.2f  p99 %.2f  max %.2f\n", r.LatencyMs.P50, r.LatencyMs.P95, r.LatencyMs.P99, r.LatencyMs.Max)
 	fmt.Fprintf(&b, "  statuses    ")
 	for _, k := range slices.Sorted(maps.Keys(r.Statuses)) {
@@ -89,7 +102,7 @@ func (r Report) WriteText(w io.Writer) error {
 	e := r.Events
 	fmt.Fprintf(&b, "  events       %d received from %d streams; %d of %d acknowledged writes delivered (%d pending at stop, %d after %.1f s drain)\n",
 		e.Received, e.Streams, e.Delivered, e.Expected, e.PendingAtStop, e.Pending, e.DrainS)
-	fmt.Fprintf(&b, "  event ms     p50 %.2f  p95 %.2f  p99 %.2f  max %.2f  (commit to SSE client; %d duplicates, %d reconnects)\n",
+	fmt.Fprintf(&b, "  event ms     p50 %.2f  p95 %.2f  p99 %.2f  max %.2f  (event written (server clock) → stream client; %d duplicates, %d reconnects)\n",
 		e.P50Ms, e.P95Ms, e.P99Ms, e.MaxMs, e.Duplicates, e.Reconnects)
 	fmt.Fprintf(&b, "  server RSS   %.1f MiB at start, %.1f MiB at end\n", mib(r.RSSStartBytes), mib(r.RSSBytes))
 	for _, warning := range r.Warnings {

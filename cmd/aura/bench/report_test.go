@@ -12,10 +12,10 @@ import (
 func sampleReport() Report {
 	t := newTally()
 	for i := range 95 {
-		t.answered(201, "", time.Duration(i+1)*time.Millisecond)
+		t.answered(201, "", time.Duration(i+1)*time.Millisecond, false)
 	}
 	for range 5 {
-		t.answered(409, "appointment_conflict", 3*time.Millisecond)
+		t.answered(409, "appointment_conflict", 3*time.Millisecond, false)
 	}
 	r := Report{Scenario: "booking", WarmupS: 1, Concurrency: 4, Clinics: 2, TargetRPS: 0}
 	r.DurationS = seconds(2 * time.Second)
@@ -38,6 +38,34 @@ func TestReportFill(t *testing.T) {
 	}
 }
 
+// TestReportLateAnswer checks that an answer arriving after the measured
+// window (a straggler still in flight when it ended) counts in the
+// latencies but changes neither the window nor the throughput.
+func TestReportLateAnswer(t *testing.T) {
+	want := sampleReport()
+	tl := newTally()
+	for i := range 95 {
+		tl.answered(201, "", time.Duration(i+1)*time.Millisecond, false)
+	}
+	for range 5 {
+		tl.answered(409, "appointment_conflict", 3*time.Millisecond, false)
+	}
+	tl.record(Response{Status: 201}, nil, 2*time.Second, false, true) // sent in the window, answered 2 s later
+	r := Report{Scenario: "booking", WarmupS: 1, Concurrency: 4, Clinics: 2}
+	r.DurationS = seconds(2 * time.Second)
+	r.fill(tl, 2*time.Second)
+	if r.ThroughputRPS != want.ThroughputRPS || r.OKRPS != want.OKRPS || r.DurationS != want.DurationS {
+		t.Errorf("throughput %v, 2xx %v, duration %v with one late answer; want %v, %v, %v as without it",
+			r.ThroughputRPS, r.OKRPS, r.DurationS, want.ThroughputRPS, want.OKRPS, want.DurationS)
+	}
+	if r.Requests != 101 || r.Answered != 101 || r.Late != 1 || r.SendRPS != 50.5 {
+		t.Errorf("requests %d, answered %d, late %d, sent %v/s; want 101, 101, 1, 50.5", r.Requests, r.Answered, r.Late, r.SendRPS)
+	}
+	if r.LatencyMs.Max != 2000 {
+		t.Errorf("latency max %v, want 2000: the late answer's latency counts", r.LatencyMs.Max)
+	}
+}
+
 // TestReportJSON pins the JSON field names scripts read.
 func TestReportJSON(t *testing.T) {
 	var buf bytes.Buffer
@@ -49,7 +77,7 @@ func TestReportJSON(t *testing.T) {
 		t.Fatalf("not one JSON object: %v\n%s", err, buf.String())
 	}
 	for _, field := range []string{"scenario", "duration_s", "warmup_s", "concurrency", "clinics", "target_rps", "requests",
-		"answered", "throughput_rps", "ok_rps", "latency_ms", "statuses", "transport_errors", "rate_limited", "events",
+		"answered", "late", "send_rps", "throughput_rps", "ok_rps", "latency_ms", "statuses", "transport_errors", "rate_limited", "events",
 		"setup", "rss_start_bytes", "rss_bytes", "warnings"} {
 		if _, ok := got[field]; !ok {
 			t.Errorf("no top-level %q in %s", field, buf.String())
@@ -107,10 +135,48 @@ func TestReportText(t *testing.T) {
 
 func TestReportWarnsOfMissedRate(t *testing.T) {
 	r := sampleReport()
-	r.TargetRPS = 100 // 50 reached
+	r.TargetRPS = 100 // 50 sent per second
 	r.Warnings = nil
 	r.warn(false)
 	if len(r.Warnings) != 1 || !strings.Contains(r.Warnings[0], "target rate 100") {
 		t.Errorf("warnings = %q, want one about the target rate", r.Warnings)
+	}
+}
+
+// TestReportRateReachedDespiteLateAnswers checks that the open-loop warning
+// looks at the rate requests were sent, not answered: at 50 req/s for 2 s,
+// 100 requests sent on time of which 10 were answered after the window is
+// the target reached; 10 of them sent after the window (the workers fell
+// behind) is not.
+func TestReportRateReachedDespiteLateAnswers(t *testing.T) {
+	for _, tc := range []struct {
+		sentLate int
+		warn     bool
+	}{{0, false}, {10, true}} {
+		tl := newTally()
+		for i := range 100 {
+			tl.record(Response{Status: 201}, nil, time.Millisecond, i < tc.sentLate, i >= 90)
+		}
+		r := Report{TargetRPS: 50}
+		r.fill(tl, 2*time.Second)
+		r.warn(false)
+		if r.ThroughputRPS != 45 {
+			t.Errorf("throughput %v, want 45 (90 answers in 2 s)", r.ThroughputRPS)
+		}
+		if warned := len(r.Warnings) > 0; warned != tc.warn || (warned && !strings.Contains(r.Warnings[0], "target rate 50")) {
+			t.Errorf("%d sent late: send rate %v, warnings %q; want a target-rate warning: %v", tc.sentLate, r.SendRPS, r.Warnings, tc.warn)
+		}
+	}
+}
+
+// TestReportEventLabel checks that the text says what the event latency
+// measures: from the server writing the event, on its clock, to the client.
+func TestReportEventLabel(t *testing.T) {
+	var buf bytes.Buffer
+	if err := sampleReport().WriteText(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if text := buf.String(); !strings.Contains(text, "event written (server clock) → stream client") || strings.Contains(text, "commit") {
+		t.Errorf("the event latency is not labelled as written (server clock) to stream client:\n%s", text)
 	}
 }

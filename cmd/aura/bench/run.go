@@ -115,12 +115,15 @@ func rss(ctx context.Context, c *Client, rep *Report) int64 {
 	return n
 }
 
-// fill sets the request figures from what the window measured.
+// fill sets the request figures from what the window measured: the rates
+// count what happened within it, the latencies every measured request.
 func (r *Report) fill(t *tally, window time.Duration) {
 	r.Answered = len(t.latencies)
 	r.Requests = r.Answered + t.transportErrors
-	r.ThroughputRPS = perSecond(r.Answered, window)
-	r.OKRPS = perSecond(t.ok, window)
+	r.Late = t.late
+	r.SendRPS = perSecond(r.Requests-t.sentLate, window)
+	r.ThroughputRPS = perSecond(r.Answered-t.late, window)
+	r.OKRPS = perSecond(t.ok-t.lateOK, window)
 	r.LatencyMs = Summarize(t.latencies)
 	r.Statuses = t.statuses
 	r.TransportErrors, r.TransportErrorSample = t.transportErrors, t.transportSample
@@ -143,8 +146,9 @@ func (r *Report) warn(limited bool) {
 	if r.TransportErrors > 0 {
 		add("%d requests got no answer, e.g. %s", r.TransportErrors, r.TransportErrorSample)
 	}
-	if r.TargetRPS > 0 && r.ThroughputRPS < 0.95*r.TargetRPS {
-		add("the target rate %g req/s was not reached (%.1f): add --concurrency or lower --rate; latencies include the wait", r.TargetRPS, r.ThroughputRPS)
+	if r.TargetRPS > 0 && r.SendRPS < 0.95*r.TargetRPS {
+		add("the target rate %g req/s was not reached (%.1f sent per second of the window): add --concurrency or lower --rate; latencies include the wait",
+			r.TargetRPS, r.SendRPS)
 	}
 	if e := r.Events; e.Pending > 0 {
 		add("%d of %d acknowledged writes showed no event within the %.1f s drain", e.Pending, e.Expected, e.DrainS)

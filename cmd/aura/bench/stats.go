@@ -46,9 +46,12 @@ func millis(d time.Duration) float64 {
 // tally is what one worker measured; workers keep their own and the runner
 // merges them at the end, so recording needs no lock.
 type tally struct {
-	latencies       []time.Duration // of answered requests
+	latencies       []time.Duration // of answered requests, late ones too
 	statuses        map[string]int  // "201", "409 appointment_conflict", ...
 	ok              int             // 2xx answers
+	late            int             // answers that arrived after the window ended
+	lateOK          int             // 2xx ones among them
+	sentLate        int             // requests sent after the window ended (open loop behind schedule)
 	transportErrors int
 	transportSample string // the first transport error's text
 }
@@ -56,22 +59,34 @@ type tally struct {
 func newTally() *tally { return &tally{statuses: make(map[string]int)} }
 
 // record records a request's outcome after d: its answer, or err when it
-// got none.
-func (t *tally) record(resp Response, err error, d time.Duration) {
+// got none. sentLate and late say whether it was sent, and answered, after
+// the measured window ended.
+func (t *tally) record(resp Response, err error, d time.Duration, sentLate, late bool) {
+	if sentLate {
+		t.sentLate++
+	}
 	if err != nil {
 		t.failed(err)
 		return
 	}
-	t.answered(resp.Status, resp.Code, d)
+	t.answered(resp.Status, resp.Code, d, late)
 }
 
 // answered records a request the server answered with status (and, for a
-// problem, its code) after d.
-func (t *tally) answered(status int, code string, d time.Duration) {
+// problem, its code) after d; late says the answer arrived after the
+// measured window ended: its latency counts, but not in the throughput.
+func (t *tally) answered(status int, code string, d time.Duration, late bool) {
 	t.latencies = append(t.latencies, d)
 	t.statuses[statusKey(status, code)]++
-	if isOK(status) {
+	ok := isOK(status)
+	if ok {
 		t.ok++
+	}
+	if late {
+		t.late++
+		if ok {
+			t.lateOK++
+		}
 	}
 }
 
@@ -90,6 +105,9 @@ func (t *tally) merge(o *tally) {
 		t.statuses[k] += n
 	}
 	t.ok += o.ok
+	t.late += o.late
+	t.lateOK += o.lateOK
+	t.sentLate += o.sentLate
 	if t.transportErrors == 0 {
 		t.transportSample = o.transportSample
 	}

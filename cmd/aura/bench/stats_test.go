@@ -66,13 +66,13 @@ func msList(ms ...int) []time.Duration {
 
 func TestTallyMerge(t *testing.T) {
 	a, b := newTally(), newTally()
-	a.answered(201, "", time.Millisecond)
-	a.answered(409, "appointment_conflict", 2*time.Millisecond)
-	b.answered(201, "ignored for a success", 3*time.Millisecond)
-	b.answered(429, "rate_limited", 4*time.Millisecond)
-	b.answered(502, "", 5*time.Millisecond) // not a problem body
+	a.answered(201, "", time.Millisecond, false)
+	a.answered(409, "appointment_conflict", 2*time.Millisecond, false)
+	b.answered(201, "ignored for a success", 3*time.Millisecond, true) // after the window
+	b.answered(429, "rate_limited", 4*time.Millisecond, false)
+	b.answered(502, "", 5*time.Millisecond, true) // not a problem body; after the window
 	b.failed(errors.New("connection refused"))
-	b.failed(errors.New("timeout"))
+	b.record(Response{}, errors.New("timeout"), time.Second, true, true)
 	a.merge(b)
 
 	want := map[string]int{"201": 2, "409 appointment_conflict": 1, "429 rate_limited": 1, "502": 1}
@@ -87,6 +87,9 @@ func TestTallyMerge(t *testing.T) {
 	if a.ok != 2 || len(a.latencies) != 5 || a.transportErrors != 2 || a.transportSample != "connection refused" {
 		t.Errorf("ok %d, latencies %d, transport %d %q; want 2, 5, 2 \"connection refused\"",
 			a.ok, len(a.latencies), a.transportErrors, a.transportSample)
+	}
+	if a.late != 2 || a.lateOK != 1 || a.sentLate != 1 {
+		t.Errorf("late %d (%d 2xx), sent late %d; want 2 (1), 1", a.late, a.lateOK, a.sentLate)
 	}
 	if n := countStatus(a.statuses, "429"); n != 1 {
 		t.Errorf("429s = %d, want 1", n)
