@@ -27,7 +27,8 @@ type Consumer struct {
 	// Handle applies one event. It runs in tx, the transaction that also
 	// records the event in the consumer's inbox: its writes commit with the
 	// inbox row or not at all, so every attempt is all or nothing and a
-	// redelivered event is skipped.
+	// redelivered event is skipped. It must not commit or roll back tx
+	// (on the postgres pub/sub, tx also carries other events of the batch).
 	Handle func(ctx context.Context, tx pgx.Tx, env Envelope) error
 }
 
@@ -43,17 +44,9 @@ func Consume(ctx context.Context, pool *pgxpool.Pool, in PubSub, logger watermil
 	if err != nil {
 		return fmt.Errorf("consumer router: %w", err)
 	}
-	// On the postgres pub/sub an event is acknowledged by a write to the same
-	// database, after the handler's commit: a crash that lost the handler's
-	// commit loses the acknowledgement too (the log is written in order), and
-	// the event is delivered again. The handler's commit need not wait for the
-	// disk then, and runs on the pub/sub's own pool, which does not wait.
-	// Elsewhere (NATS, RabbitMQ) the acknowledgement is not in the database's
-	// log, and the commit must wait.
-	handlerPool := pool
-	if p, ok := in.(*Postgres); ok {
-		handlerPool = p.pool
-	}
+	// On the postgres pub/sub each consumer's handler runs in its
+	// subscriber's transaction (see handleOnce); elsewhere in its own, on the
+	// main pool.
 	for _, c := range consumers {
 		sub, err := in.Subscriber(c.Name)
 		if err != nil {
@@ -67,7 +60,7 @@ func Consume(ctx context.Context, pool *pgxpool.Pool, in PubSub, logger watermil
 			if err != nil {
 				return err
 			}
-			return handleOnce(msg.Context(), handlerPool, c, env)
+			return handleOnce(msg.Context(), pool, c, env)
 		})
 		handler.AddMiddleware(
 			recordFailure(pool, c.Name),
@@ -85,25 +78,6 @@ func Consume(ctx context.Context, pool *pgxpool.Pool, in PubSub, logger watermil
 		return fmt.Errorf("consumers: %w", err)
 	}
 	return nil
-}
-
-// handleOnce runs the consumer in a transaction with its inbox row; an
-// event already in the inbox is not handled again. A retried failure that
-// now succeeds is no longer failed: its failure row goes in the same
-// statement, and comes back if the handler fails again (a rollback).
-func handleOnce(ctx context.Context, pool *pgxpool.Pool, c Consumer, env Envelope) error {
-	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `
-			WITH recovered AS (DELETE FROM consumer_failures WHERE consumer = $1 AND event_id = $2)
-			INSERT INTO inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, c.Name, env.EventID)
-		if err != nil {
-			return fmt.Errorf("inbox: %w", err)
-		}
-		if tag.RowsAffected() == 0 {
-			return nil // handled before: a redelivery
-		}
-		return c.Handle(ctx, tx, env)
-	})
 }
 
 // recordFailure acknowledges an event whose attempts all failed, after

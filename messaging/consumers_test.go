@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -693,5 +694,32 @@ func TestOutboxStatusAndCleanup(t *testing.T) {
 	r.waitUntil("the pending events forwarded", func() bool { return r.status().Pending == 0 })
 	if rows, _ := r.topicRows(r.clinicID); rows != inTopic+2 {
 		t.Errorf("%d events of the clinic in the topic after forwarding the 2 pending, want %d", rows, inTopic+2)
+	}
+}
+
+// TestPanickingAttemptIsRolledBack proves an attempt that panics after
+// writing is a failed attempt like an error: its writes are rolled back,
+// and the next attempt's are the event's only effect.
+func TestPanickingAttemptIsRolledBack(t *testing.T) {
+	r := newOutboxRig(t)
+	p := r.newProbe("panicky")
+	var panicked atomic.Bool
+	p.failWith(func(messaging.Envelope) error {
+		if panicked.CompareAndSwap(false, true) {
+			panic("the first attempt panics")
+		}
+		return nil
+	})
+	r.emit("req-panic", 1)
+	r.forward()
+	r.consume(p.consumer())
+
+	env := p.mustEvent(r.clinicID, 1)
+	r.waitUntil("the event in the inbox", func() bool { return p.inInbox(env.EventID) })
+	if n := p.attemptsOf(env.EventID); n != 2 {
+		t.Errorf("%d attempts, want 2 (one panicked)", n)
+	}
+	if n := p.effects(env.EventID); n != 1 {
+		t.Errorf("%d effect rows, want 1: the panicked attempt's write survived", n)
 	}
 }

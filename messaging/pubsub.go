@@ -142,6 +142,12 @@ func (p *Postgres) Subscriber(group string) (message.Subscriber, error) {
 	return newSQLSubscriber(p.pool, group, p.logger)
 }
 
+// subscribeBatchSize is how many messages a subscriber reads at once. A
+// consumer handles each in a savepoint of the batch's transaction, and
+// PostgreSQL tracks up to 64 of a transaction's subtransactions in shared
+// memory; beyond that, every other session's snapshots get slower.
+const subscribeBatchSize = 50
+
 // newSQLSubscriber reads a watermill-sql topic as a consumer group.
 func newSQLSubscriber(pool *pgxpool.Pool, group string, logger watermill.LoggerAdapter) (message.Subscriber, error) {
 	sub, err := sql.NewSubscriber(sql.BeginnerFromPgx(pool), sql.SubscriberConfig{
@@ -150,7 +156,7 @@ func newSQLSubscriber(pool *pgxpool.Pool, group string, logger watermill.LoggerA
 		RetryInterval:  pollRetryInterval,
 		BackoffManager: &pollBackoff{next: PollInterval},
 		ResendInterval: 100 * time.Millisecond,
-		SchemaAdapter:  sql.DefaultPostgreSQLSchema{},
+		SchemaAdapter:  sql.DefaultPostgreSQLSchema{SubscribeBatchSize: subscribeBatchSize},
 		OffsetsAdapter: sql.DefaultPostgreSQLOffsetsAdapter{},
 	}, logger)
 	if err != nil {
