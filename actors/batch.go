@@ -12,6 +12,7 @@ import (
 
 	"github.com/aura-clinic/aura/actors/fault"
 	"github.com/aura-clinic/aura/messaging"
+	"github.com/aura-clinic/aura/schema/savepoint"
 	"github.com/aura-clinic/aura/schema/store"
 )
 
@@ -185,7 +186,7 @@ func waiting(slots []slot, live []int) bool {
 // back to it when the command fails (its error is then the result). It
 // returns an error only when tx can no longer be used.
 func (e *Executor) runInSavepoint(ctx context.Context, tx pgx.Tx, s *slot) error {
-	sp := &savepoint{tx: tx}
+	sp := savepoint.New(tx, "command")
 	q := store.New(sp)
 	res := e.runJob(ctx, q, s.req)
 	if s.req.ctx.Err() != nil { // its caller was told it timed out: undo it
@@ -199,7 +200,7 @@ func (e *Executor) runInSavepoint(ctx context.Context, tx pgx.Tx, s *slot) error
 	}
 	s.res = res
 	if res.err != nil { // a stored error is still the command's failure: undo its writes
-		if err := sp.rollback(ctx); err != nil {
+		if err := sp.Rollback(ctx); err != nil {
 			return err
 		}
 		if ctx.Err() != nil && !isFault(res.err) {

@@ -8,6 +8,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/aura-clinic/aura/schema/savepoint"
 )
 
 // inboxInsert records that a consumer handled an event; it affects no row
@@ -56,44 +58,28 @@ func subscriberTx(ctx context.Context) (pgx.Tx, bool) {
 	return pgxTx.Tx, true
 }
 
-// consumeSavepoint names the savepoint of each attempt. Names may repeat: a
-// rollback goes to the latest savepoint of the name, the running attempt's.
-const consumeSavepoint = "consume"
-
 // handleInSavepoint runs one attempt in a savepoint of the subscriber's
-// transaction, sent with the inbox row in one round trip, and rolls back to
-// it when the attempt fails. The savepoint is not released: the next event's
-// nests inside it (a release would be one more round trip per event).
-func handleInSavepoint(ctx context.Context, tx pgx.Tx, c Consumer, env Envelope) error {
-	batch := &pgx.Batch{}
-	batch.Queue("SAVEPOINT " + consumeSavepoint)
-	batch.Queue(inboxInsert, c.Name, env.EventID)
-	results := tx.SendBatch(ctx, batch)
-	if _, err := results.Exec(); err != nil {
-		return errors.Join(fmt.Errorf("inbox savepoint: %w", err), results.Close())
-	}
+// transaction, created with the inbox row, and rolls back to it when the
+// attempt fails or panics.
+func handleInSavepoint(ctx context.Context, tx pgx.Tx, c Consumer, env Envelope) (err error) {
+	sp := savepoint.New(tx, "consume")
 	defer func() {
 		if p := recover(); p != nil { // a failed attempt too (see Consume)
-			_, _ = tx.Exec(context.WithoutCancel(ctx), "ROLLBACK TO SAVEPOINT "+consumeSavepoint)
+			_ = sp.Rollback(context.WithoutCancel(ctx))
 			panic(p)
 		}
+		if err != nil {
+			if rbErr := sp.Rollback(ctx); rbErr != nil {
+				err = errors.Join(err, fmt.Errorf("roll back the attempt: %w", rbErr))
+			}
+		}
 	}()
-	tag, err := results.Exec()
-	if closeErr := results.Close(); err == nil {
-		err = closeErr
-	}
+	tag, err := sp.Exec(ctx, inboxInsert, c.Name, env.EventID)
 	switch {
 	case err != nil:
-		err = fmt.Errorf("inbox: %w", err)
+		return fmt.Errorf("inbox: %w", err)
 	case tag.RowsAffected() == 0:
 		return nil // handled before: a redelivery
-	default:
-		err = c.Handle(ctx, tx, env)
 	}
-	if err != nil {
-		if _, rbErr := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT "+consumeSavepoint); rbErr != nil {
-			return errors.Join(err, fmt.Errorf("roll back the attempt: %w", rbErr))
-		}
-	}
-	return err
+	return c.Handle(ctx, tx, env) // its statements run inside the savepoint too
 }
